@@ -1,0 +1,37 @@
+# Two commands do all set-up on a fresh machine (Python 3.11, no conda):
+#   make repro   -> .venv with the pinned set, then `dvc repro` of the embedded default pipeline
+#   make test    -> same .venv, then pytest (unit tests + every notebook through nbmake, smoke profile)
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export PATH := $(abspath $(BIN)):$(PATH)
+# The embedded student is tiny: more threads than cores only adds contention.
+export OMP_NUM_THREADS ?= 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: venv repro test lab clean-venv strip
+
+venv: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(BIN)/nbstripout --install --attributes .gitattributes 2>/dev/null || true
+	touch $(STAMP)
+
+repro: venv
+	$(BIN)/dvc repro
+
+test: venv
+	$(BIN)/python -m pytest tests notebooks --nbmake --nbmake-timeout=900
+
+lab: venv
+	$(BIN)/jupyter lab notebooks
+
+strip: venv
+	$(BIN)/nbstripout notebooks/*.ipynb
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,108 @@
+"""Command line: the same entry points the notebooks call, for scripts and ``accelerate launch``.
+
+    mind params [--profile P] [--explain SECTION]   validate params.yaml (and show field docs)
+    mind world  [--profile P] [--out-root DIR]      generate the embedded world's splits
+    mind collect [--profile P] [--out-root DIR]     collect rationales from the configured teachers
+    mind notebook NAME [-p KEY VALUE ...]           execute notebooks/NAME.ipynb with papermill into
+                                                    reports/notebooks/NAME.ipynb (what dvc.yaml runs)
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from mind_lib.config import PROFILES, SECTIONS, explain, load_params
+from mind_lib.io import Paths
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--params", default=None, help="params file (default: the repo's params.yaml)")
+    p.add_argument("--profile", choices=PROFILES, default=None, help="overrides params.yaml's profile and $MIND_PROFILE")
+    p.add_argument("--out-root", default=None, help="where data/, models/, reports/ go (default: $MIND_OUT_ROOT or repo)")
+
+
+def cmd_params(args) -> int:
+    params = load_params(args.params, args.profile)
+    if args.explain:
+        print(explain(args.explain))
+    else:
+        print(params.model_dump_json(indent=2))
+    return 0
+
+
+def cmd_world(args) -> int:
+    from mind_lib.tasks.world import generate_world, save_world
+
+    params = load_params(args.params, args.profile)
+    paths = Paths.resolve(args.out_root)
+    counts = save_world(generate_world(params.world), paths.world)
+    print(f"world ({params.profile}) -> {paths.world}: {counts}")
+    return 0
+
+
+def cmd_collect(args) -> int:
+    from mind_lib.collect import run_collection
+
+    params = load_params(args.params, args.profile)
+    paths = Paths.resolve(args.out_root)
+    result, rows = run_collection(params, paths)
+    print(f"collect ({params.profile}): {result.written} new rows, {result.resumed} resumed, {len(rows)} in all")
+    return 0
+
+
+def cmd_notebook(args) -> int:
+    import papermill
+
+    from mind_lib.io import find_repo_root
+
+    root = find_repo_root()
+    source = root / "notebooks" / f"{args.name}.ipynb"
+    if not source.exists():
+        names = sorted(p.stem for p in (root / "notebooks").glob("*.ipynb"))
+        raise FileNotFoundError(f"{source}: no such notebook; available: {', '.join(names)}")
+    target = Paths.resolve(args.out_root).root / "reports" / "notebooks" / source.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    parameters = {k: v for k, v in (args.parameter or [])}
+    # The python3 kernel is the interpreter running this command (the project's .venv).
+    papermill.execute_notebook(str(source), str(target), parameters=parameters, kernel_name="python3",
+                               cwd=str(root), progress_bar=not args.quiet, log_output=False)
+    print(f"executed {source.name} -> {target}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mind", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("params", help="validate params.yaml and print the resolved values")
+    _common(p)
+    p.add_argument("--explain", choices=list(SECTIONS), default=None, help="document one section's fields")
+    p.set_defaults(func=cmd_params)
+    p = sub.add_parser("world", help="generate the embedded world")
+    _common(p)
+    p.set_defaults(func=cmd_world)
+    p = sub.add_parser("collect", help="collect rationales (resumable)")
+    _common(p)
+    p.set_defaults(func=cmd_collect)
+    p = sub.add_parser("notebook", help="execute a pipeline notebook with papermill")
+    p.add_argument("name", help="notebook name without .ipynb, e.g. 01_collect_rationales")
+    p.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("KEY", "VALUE"),
+                   help="papermill parameter (string value)")
+    p.add_argument("--out-root", default=None, help="where reports/notebooks/ goes (default: $MIND_OUT_ROOT or repo)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_notebook)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as e:  # bad input: one clear line, no deep traceback
+        print(f"mind {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""Typed params: every section of ``params.yaml`` is validated before any compute.
+
+- Each section is a pydantic model with ``extra='forbid'`` and a docstring per field (shown by
+  ``mind params --explain``); range checks are ``Field`` bounds or validators.
+- Any problem raises ``ValueError`` naming the file, the dotted key and what is allowed.
+- ``profile`` picks a named set of overrides from ``profiles:`` in the same file; the environment
+  variable ``MIND_PROFILE`` wins over the file, so notebooks, tests and the CLI can switch to
+  ``smoke`` without editing params.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+ENV_PROFILE = "MIND_PROFILE"
+
+
+class Section(BaseModel):
+    """Base of every params section: unknown keys are errors, field docstrings are descriptions."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_default=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# world
+
+
+class WorldParams(Section):
+    """The embedded reasoning world (``mind_lib.tasks.world``)."""
+
+    seed: int = Field(0, ge=0)
+    """Seed of the generator; the same seed gives the same questions in every split."""
+    n_train: int = Field(2000, ge=1, le=1_000_000)
+    """Training questions (in distribution) for distillation."""
+    n_feedback: int = Field(200, ge=1, le=100_000)
+    """Held-out in-distribution questions: MIND's feedback set and the eval-loss set."""
+    n_test: int = Field(400, ge=1, le=100_000)
+    """Questions in each test split (ID and each OOD split)."""
+    n_general_train: int = Field(3000, ge=1, le=1_000_000)
+    """General-suite questions per skill used to pretrain the base student."""
+    n_general_test: int = Field(200, ge=1, le=100_000)
+    """General-suite test questions per skill (forgetting is measured on these)."""
+    id_steps: tuple[int, int] = (2, 4)
+    """Inclusive range of reasoning steps in distribution."""
+    ood_steps: tuple[int, int] = (5, 6)
+    """Inclusive range of steps of the OOD-steps split; must lie above ``id_steps``."""
+    max_value: int = Field(60, ge=10, le=10_000)
+    """Largest number (start, operand, intermediate, answer) in distribution."""
+    ood_max_value: int = Field(400, ge=20, le=100_000)
+    """Largest number of the OOD-numbers split; its start value always exceeds ``max_value``."""
+    max_operand: int = Field(12, ge=2, le=1000)
+    """Largest operand of + and - in distribution (x and / use factors 2..5)."""
+
+    @model_validator(mode="after")
+    def _check_ranges(self):
+        lo, hi = self.id_steps
+        if not 1 <= lo <= hi <= 12:
+            raise ValueError(f"id_steps must satisfy 1 <= min <= max <= 12, got {list(self.id_steps)}")
+        olo, ohi = self.ood_steps
+        if not hi < olo <= ohi <= 16:
+            raise ValueError(f"ood_steps must lie above id_steps (max {hi}) and <= 16, got {list(self.ood_steps)}")
+        if self.ood_max_value <= self.max_value:
+            raise ValueError(f"ood_max_value ({self.ood_max_value}) must exceed max_value ({self.max_value})")
+        if self.max_operand >= self.max_value:
+            raise ValueError(f"max_operand ({self.max_operand}) must be below max_value ({self.max_value})")
+        return self
+
+
+# ----------------------------------------------------------------------------------------------
+# teachers and collection
+
+
+class TeacherSpec(Section):
+    """One teacher of the collection. ``backend`` selects the implementation; the other fields
+    apply to the backends named in their docstrings."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    """Unique teacher id written into every rationale row."""
+    backend: Literal["builtin", "hf", "openai"] = "builtin"
+    """builtin: programmatic styles of the world; hf: local causal LM; openai: OpenAI-compatible endpoint."""
+    perspective: str | None = None
+    """Perspective label; defaults to ``style`` (builtin) or ``name``."""
+    style: Literal["equation", "narrative", "program", "backward", "expert"] | None = None
+    """builtin: the reasoning style."""
+    error_rate: float = Field(0.0, ge=0.0, le=1.0)
+    """builtin: probability that a step's arithmetic is wrong."""
+    slip_share: float = Field(0.5, ge=0.0, le=1.0)
+    """builtin: share of wrong steps that are slips (a wrong number written, the right one carried on),
+    so the rationale reaches the right answer through a wrong step."""
+    path: str | None = None
+    """hf: local folder of the model (``from_pretrained(path)``)."""
+    model: str | None = None
+    """openai: model name sent to the endpoint."""
+    base_url: str | None = None
+    """openai: endpoint URL (or env ``OPENAI_BASE_URL``)."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """openai: name of the environment variable holding the key (never the key itself)."""
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    """hf/openai: sampling temperature (0 = greedy)."""
+    max_new_tokens: int = Field(256, ge=1, le=8192)
+    """hf/openai: generation budget per rationale."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Backend-specific extra keyword arguments (e.g. dtype, device_map, max_concurrency, timeout_s)."""
+
+    @model_validator(mode="after")
+    def _check_backend_fields(self):
+        need = {"builtin": "style", "hf": "path", "openai": "model"}[self.backend]
+        if getattr(self, need) is None:
+            raise ValueError(f"teacher {self.name!r}: backend {self.backend!r} needs '{need}'")
+        return self
+
+
+class CollectParams(Section):
+    """Rationale collection (``mind_lib.collect``, notebook 01)."""
+
+    seed: int = Field(0, ge=0)
+    """Sampling seed; each (question, teacher, sample) derives its own stream from it."""
+    n_per_question: int = Field(1, ge=1, le=64)
+    """Rationales per question from each teacher."""
+    splits: list[Literal["train", "feedback"]] = ["train", "feedback"]
+    """World splits to collect rationales for (feedback rationales serve MIND's feedback loss)."""
+    keep: Literal["all", "correct"] = "correct"
+    """Which rationales go into the training file: all, or only those reaching the gold answer."""
+    batch_size: int = Field(64, ge=1, le=100_000)
+    """Questions per teacher call; each finished batch is on disk before the next starts."""
+    teachers: list[TeacherSpec] = Field(min_length=1)
+    """The teachers, each its own perspective."""
+
+    @model_validator(mode="after")
+    def _unique_names(self):
+        names = [t.name for t in self.teachers]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"teacher names must be unique, repeated: {dup}")
+        return self
+
+
+# ----------------------------------------------------------------------------------------------
+# the whole file
+
+SECTIONS: dict[str, type[Section]] = {
+    "world": WorldParams,
+    "collect": CollectParams,
+}
+PROFILES = ("default", "smoke", "paper", "real")
+
+
+class Params(BaseModel):
+    """All validated sections plus the active profile name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    profile: str
+    world: WorldParams
+    collect: CollectParams
+
+
+def _deep_merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in override.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _format_error(source: str, section: str, err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in (section, *e["loc"]))
+        if e["type"] == "extra_forbidden":
+            model = SECTIONS[section]
+            sub = model
+            for p in e["loc"][:-1]:  # walk into nested sections (teachers.0 -> TeacherSpec)
+                if isinstance(p, str) and p in getattr(sub, "model_fields", {}):
+                    ann = sub.model_fields[p].annotation
+                    sub = next((a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type)
+                                and issubclass(a, BaseModel)), sub)
+            allowed = ", ".join(sub.model_fields)
+            lines.append(f"{source}: {key}: unknown key; allowed keys: {allowed}")
+        else:
+            got = e.get("input")
+            got_s = "" if isinstance(got, dict) else f" (got {got!r:.80})"
+            lines.append(f"{source}: {key}: {e['msg']}{got_s}")
+    return "\n".join(lines)
+
+
+def validate_section(name: str, raw: dict | None, source: str = "params.yaml") -> Section:
+    """Validate one section; ``ValueError`` names the dotted key and what is allowed."""
+    if name not in SECTIONS:
+        raise ValueError(f"{source}: unknown section {name!r}; allowed sections: {', '.join(SECTIONS)}")
+    if raw is not None and not isinstance(raw, dict):
+        raise ValueError(f"{source}: {name}: expected a mapping, got {type(raw).__name__}")
+    try:
+        return SECTIONS[name].model_validate(raw or {})
+    except ValidationError as e:
+        raise ValueError(_format_error(source, name, e)) from None
+
+
+def resolve_raw(raw: dict, profile: str | None = None, source: str = "params.yaml") -> tuple[str, dict]:
+    """Apply the chosen profile's overrides to the raw params dict: returns (profile, merged dict)."""
+    raw = dict(raw or {})
+    profiles = raw.pop("profiles", {}) or {}
+    chosen = profile or os.environ.get(ENV_PROFILE) or raw.pop("profile", "default")
+    raw.pop("profile", None)
+    if chosen not in PROFILES:
+        raise ValueError(f"{source}: profile: {chosen!r} is not a profile; allowed: {', '.join(PROFILES)}")
+    unknown_profiles = set(profiles) - set(PROFILES)
+    if unknown_profiles:
+        raise ValueError(f"{source}: profiles: unknown {sorted(unknown_profiles)}; allowed: {', '.join(PROFILES)}")
+    if chosen != "default":
+        raw = _deep_merge(raw, profiles.get(chosen) or {})
+    return chosen, raw
+
+
+def load_params(path: str | Path | None = None, profile: str | None = None) -> Params:
+    """Read ``params.yaml`` (default: the repo's), apply the profile, validate every section.
+
+    ``profile`` argument > ``$MIND_PROFILE`` > ``profile:`` in the file > ``default``.
+    """
+    from mind_lib.io import find_repo_root
+
+    path = Path(path) if path else find_repo_root() / "params.yaml"
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a mapping of sections at the top level")
+    chosen, merged = resolve_raw(raw, profile, source=str(path))
+    unknown = set(merged) - set(SECTIONS)
+    if unknown:
+        raise ValueError(f"{path}: unknown section(s) {sorted(unknown)}; allowed: profile, profiles, "
+                         f"{', '.join(SECTIONS)}")
+    sections = {name: validate_section(name, merged.get(name), source=str(path)) for name in SECTIONS}
+    return Params(profile=chosen, **sections)
+
+
+def explain(section: str) -> str:
+    """One line per field of a section: name, type, default and its docstring (for ``mind params``)."""
+    model = SECTIONS[section]
+    out = [f"[{section}] {model.__doc__.strip()}"]
+    for name, f in model.model_fields.items():
+        default = "required" if f.is_required() else repr(f.get_default(call_default_factory=True))
+        out.append(f"  {name} (default {default}): {f.description or ''}")
+    return "\n".join(out)

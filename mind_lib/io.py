@@ -1,0 +1,213 @@
+"""JSON / JSONL reading and writing with errors that name the file, line and field; project paths.
+
+Every file the pipeline reads goes through here, so a malformed row is reported as
+``data/x.jsonl:17: field 'gold': missing`` instead of a traceback deep inside a library.
+Appends are flushed and fsynced per batch so that a crash loses at most the batch in flight.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+ENV_OUT_ROOT = "MIND_OUT_ROOT"
+
+
+class DataError(ValueError):
+    """Bad input data: the message names the file, the line (1-based) and the field."""
+
+    def __init__(self, path: str | os.PathLike, line: int | None, field: str | None, problem: str):
+        where = f"{path}" + (f":{line}" if line is not None else "")
+        what = f" field '{field}':" if field else ""
+        super().__init__(f"{where}:{what} {problem}")
+        self.path, self.line, self.field, self.problem = str(path), line, field, problem
+
+
+def check_fields(row: Any, required: Mapping[str, type | tuple[type, ...]], path, line: int | None) -> dict:
+    """Check that ``row`` is an object holding every ``required`` field with an allowed type."""
+    if not isinstance(row, dict):
+        raise DataError(path, line, None, f"expected a JSON object, got {type(row).__name__}")
+    for name, types in required.items():
+        if name not in row:
+            raise DataError(path, line, name, "missing")
+        if not isinstance(row[name], types):
+            allowed = types if isinstance(types, tuple) else (types,)
+            raise DataError(path, line, name,
+                            f"expected {' or '.join(t.__name__ for t in allowed)}, got {type(row[name]).__name__} "
+                            f"({row[name]!r:.60})")
+    return row
+
+
+def read_jsonl(path: str | os.PathLike, required: Mapping[str, type | tuple[type, ...]] | None = None,
+               tolerate_truncated_tail: bool = False) -> list[dict]:
+    """Read a JSONL file; every row must be an object with the ``required`` fields.
+
+    ``tolerate_truncated_tail``: a last line without a newline that does not parse is the
+    trace of a crash mid-write; it is dropped instead of raising (used when resuming).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    text = path.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    rows = []
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            is_tail = i == len(lines) and not text.endswith("\n")
+            if tolerate_truncated_tail and is_tail:
+                break
+            raise DataError(path, i, None, f"not valid JSON ({e.msg} at column {e.colno})") from None
+        if required:
+            check_fields(row, required, path, i)
+        rows.append(row)
+    return rows
+
+
+def iter_json_records(path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
+    """Yield ``(line_number, record)`` from a JSON list file or a JSONL file (decided by content).
+
+    For a JSON list the "line" is the 1-based index of the element, which is what a user
+    needs to find the record in a pretty-printed file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    text = path.read_text(encoding="utf-8")
+    stripped = text.lstrip()
+    if stripped.startswith("[") or (stripped.startswith("{") and _is_single_json(stripped)):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise DataError(path, e.lineno, None, f"not valid JSON ({e.msg})") from None
+        if isinstance(data, dict):
+            yield 1, data
+            return
+        for i, rec in enumerate(data, start=1):
+            yield i, rec
+        return
+    for i, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield i, json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(path, i, None, f"not valid JSON ({e.msg} at column {e.colno})") from None
+
+
+def _is_single_json(text: str) -> bool:
+    try:
+        json.loads(text)
+        return True
+    except json.JSONDecodeError:
+        return False
+
+
+def write_jsonl(path: str | os.PathLike, rows: Iterable[Mapping]) -> Path:
+    """Write rows atomically (temp file + rename): readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def append_jsonl(path: str | os.PathLike, rows: Sequence[Mapping]) -> None:
+    """Append rows and fsync, so that what returned is on disk even if the process is killed next."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def repair_truncated_tail(path: str | os.PathLike) -> bool:
+    """Cut a partial last line (a crash mid-append) so that appending can resume cleanly.
+
+    Returns True when something was cut.
+    """
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return False
+    data = path.read_bytes()
+    if data.endswith(b"\n"):
+        return False
+    keep = data.rfind(b"\n") + 1
+    with open(path, "r+b") as f:
+        f.truncate(keep)
+    return True
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DataError(path, e.lineno, None, f"not valid JSON ({e.msg})") from None
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def find_repo_root(start: str | os.PathLike | None = None) -> Path:
+    """The nearest folder at or above ``start`` (default: cwd) holding ``params.yaml`` and ``dvc.yaml``.
+
+    Notebooks run with their own folder as cwd (nbmake, JupyterLab) or the repo root (dvc/papermill);
+    both find the same root this way.
+    """
+    here = Path(start or os.getcwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "params.yaml").exists() and (folder / "dvc.yaml").exists():
+            return folder
+    raise FileNotFoundError(f"no params.yaml + dvc.yaml at or above {here}: run from inside the MIND repository")
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where each stage reads and writes. ``root`` is the repo root, or ``$MIND_OUT_ROOT`` for
+    tests and nbmake so that they never write over the pipeline's own outputs."""
+
+    root: Path
+
+    @classmethod
+    def resolve(cls, out_root: str | os.PathLike | None = None) -> "Paths":
+        chosen = out_root or os.environ.get(ENV_OUT_ROOT) or find_repo_root()
+        return cls(Path(chosen).resolve())
+
+    @property
+    def world(self) -> Path:
+        return self.root / "data" / "world"
+
+    @property
+    def rationales(self) -> Path:
+        return self.root / "data" / "rationales"
+
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "reports" / "metrics"
+
+    @property
+    def figures(self) -> Path:
+        return self.root / "reports" / "figures"

@@ -1,0 +1,52 @@
+"""The one example type shared by the embedded world and the public benchmarks."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Literal
+
+from mind_lib.io import DataError, read_jsonl, write_jsonl
+
+Kind = Literal["number", "yesno", "choice", "text"]
+KINDS: tuple[str, ...] = ("number", "yesno", "choice", "text")
+
+
+@dataclass(frozen=True)
+class Example:
+    """One question with its gold answer.
+
+    ``answer`` is a string in canonical form: a number without trailing zeros ("12", "-3", "2.5"),
+    "yes"/"no", or a choice letter ("A".."E"). ``meta`` holds what the source knows beyond that
+    (for the world: the step list, templates, skill; for benchmarks: the original record's ids).
+    """
+
+    id: str
+    question: str
+    answer: str
+    kind: Kind
+    split: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"Example {self.id}: kind must be one of {KINDS}, got {self.kind!r}")
+
+    def to_row(self) -> dict:
+        return asdict(self)
+
+
+EXAMPLE_FIELDS = {"id": str, "question": str, "answer": str, "kind": str, "split": str, "meta": dict}
+
+
+def save_examples(path: str | Path, examples: Iterable[Example]) -> Path:
+    return write_jsonl(path, (e.to_row() for e in examples))
+
+
+def load_examples(path: str | Path) -> list[Example]:
+    rows = read_jsonl(path, required=EXAMPLE_FIELDS)
+    out = []
+    for i, row in enumerate(rows, start=1):
+        if row["kind"] not in KINDS:
+            raise DataError(path, i, "kind", f"must be one of {KINDS}, got {row['kind']!r}")
+        out.append(Example(**{k: row[k] for k in EXAMPLE_FIELDS}))
+    return out

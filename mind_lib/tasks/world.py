@@ -1,0 +1,300 @@
+"""The embedded reasoning world: seeded multi-step arithmetic word problems with real distribution shift.
+
+A problem is a start amount followed by 2-4 changes (+, -, x, exact /) told in English; the question
+asks for the final amount. Each OOD split differs from the in-distribution (ID) data in exactly one
+property, so that it is disjoint from training *by construction*:
+
+- ``ood_steps``: more changes than any ID problem (``ood_steps`` range above ``id_steps``);
+- ``ood_templates``: every problem uses at least one phrasing never used in ID, and an unseen question form;
+- ``ood_distractor``: an irrelevant sentence with a number (SVAMP-style) inside the story;
+- ``ood_numbers``: the start amount is above every ID number, intermediate values up to ``ood_max_value``.
+
+ID test problems never repeat a training computation (same start and same changes), whatever the
+wording. The ``general`` suite stands for what the student knew before distillation: arithmetic
+facts, comparisons, and coin-flip state tracking.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from mind_lib.config import WorldParams
+from mind_lib.io import write_json
+from mind_lib.tasks.base import Example, load_examples, save_examples
+
+NAMES = [("Mia", "she"), ("Noah", "he"), ("Ava", "she"), ("Liam", "he"), ("Zoe", "she"), ("Omar", "he"),
+         ("Lena", "she"), ("Ravi", "he"), ("Iris", "she"), ("Theo", "he"), ("Nina", "she"), ("Hugo", "he"),
+         ("Emma", "she"), ("Kai", "he"), ("Sara", "she"), ("Leo", "he")]
+OBJECTS = ["apples", "marbles", "stickers", "coins", "pencils", "cards", "shells", "books", "stamps",
+           "beads", "cookies", "flowers"]
+OPS = ("add", "sub", "mul", "div")
+SYMBOL = {"add": "+", "sub": "-", "mul": "x", "div": "/"}
+
+# Phrasings per operation. "id" ones appear in training; "ood" ones only in the ood_templates split.
+# Fields: {P} subject pronoun (capitalised), {p} pronoun, {pos} possessive, {o} object pronoun,
+# {name}, {friend}, {obj}, {k} operand.
+TEMPLATES: dict[str, dict[str, list[str]]] = {
+    "add": {"id": ["{P} buys {k} more {obj}.", "{P} finds {k} {obj}.", "{friend} gives {o} {k} {obj}."],
+            "ood": ["{friend} hands {o} another {k} {obj}.", "A parcel arrives with {k} extra {obj} for {o}."]},
+    "sub": {"id": ["{P} gives {k} {obj} to {friend}.", "{P} loses {k} {obj}.", "{P} uses {k} of the {obj}."],
+            "ood": ["{friend} takes {k} {obj} away from {o}.", "Sadly, {k} of {pos} {obj} go missing."]},
+    "mul": {"id": ["{P} gets {k} times as many {obj} as {p} had.",
+                   "The number of {obj} {p} has becomes {k} times bigger."],
+            "ood": ["{pos_cap} pile of {obj} grows to {k} times its size."]},
+    "div": {"id": ["{P} puts {pos} {obj} into {k} equal bags and keeps one bag.",
+                   "{P} splits {pos} {obj} into {k} equal groups and keeps one group."],
+            "ood": ["{P} cuts {pos} stack of {obj} into {k} same-size parts, and only one part stays with {o}."]},
+}
+START = {"id": ["{name} has {n} {obj}.", "{name} starts with {n} {obj}."],
+         "ood": ["At first, {name} owns {n} {obj}."]}
+ASK = {"id": ["How many {obj} does {name} have now?", "How many {obj} does {name} have in the end?"],
+       "ood": ["What is the final number of {obj} that {name} owns?"]}
+DISTRACTORS = ["{friend} is {m} years old.", "{friend} has {m} {other}.", "The shop is {m} meters away.",
+               "{friend} read {m} pages yesterday."]
+POSSESSIVE = {"she": "her", "he": "his"}
+OBJECT_PRONOUN = {"she": "her", "he": "him"}
+
+SPLITS_ID = ("train", "feedback", "test_id")
+SPLITS_OOD = ("ood_steps", "ood_templates", "ood_distractor", "ood_numbers")
+SPLITS_GENERAL = ("general_train", "general_test")
+SKILLS = ("arith", "compare", "coin")
+
+
+def stable_rng(*parts) -> random.Random:
+    """A ``random.Random`` seeded by a stable hash of ``parts`` (Python's ``hash`` is salted per process)."""
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "little"))
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What a split's problems look like: the one place where splits differ."""
+
+    steps: tuple[int, int]
+    max_value: int
+    start_range: tuple[int, int]
+    max_operand: int
+    unseen_templates: bool = False
+    distractor: bool = False
+
+
+def split_shapes(p: WorldParams) -> dict[str, Shape]:
+    base = dict(steps=p.id_steps, max_value=p.max_value, start_range=(2, p.max_value), max_operand=p.max_operand)
+    big_operand = max(p.max_operand, p.ood_max_value // 8)
+    return {
+        "id": Shape(**base),
+        "ood_steps": Shape(**{**base, "steps": p.ood_steps}),
+        "ood_templates": Shape(**base, unseen_templates=True),
+        "ood_distractor": Shape(**base, distractor=True),
+        "ood_numbers": Shape(steps=p.id_steps, max_value=p.ood_max_value,
+                             start_range=(p.max_value + 1, max(p.max_value + 1, p.ood_max_value // 2)),
+                             max_operand=big_operand),
+    }
+
+
+def _feasible_ops(value: int, shape: Shape) -> list[tuple[str, list[int]]]:
+    """Every (op, operands) that keeps the value a whole number in [1, max_value]."""
+    out = []
+    room = min(shape.max_operand, shape.max_value - value)
+    if room >= 1:
+        out.append(("add", list(range(1, room + 1))))
+    if value >= 2:
+        out.append(("sub", list(range(1, min(shape.max_operand, value - 1) + 1))))
+    muls = [k for k in range(2, 6) if value * k <= shape.max_value]
+    if muls:
+        out.append(("mul", muls))
+    divs = [k for k in range(2, 6) if value % k == 0]
+    if divs:
+        out.append(("div", divs))
+    return out
+
+
+def apply_op(op: str, a: int, k: int) -> int:
+    return {"add": a + k, "sub": a - k, "mul": a * k, "div": a // k}[op]
+
+
+def _chain(rng: random.Random, shape: Shape, n_steps: int) -> tuple[int, list[dict]]:
+    start = rng.randint(*shape.start_range)
+    value, steps = start, []
+    for _ in range(n_steps):
+        op, operands = rng.choice(_feasible_ops(value, shape))
+        k = rng.choice(operands)
+        after = apply_op(op, value, k)
+        steps.append({"op": op, "operand": k, "before": value, "after": after})
+        value = after
+    return start, steps
+
+
+def _fill(template: str, **kw) -> str:
+    return template.format(**kw)
+
+
+def make_problem(rng: random.Random, shape: Shape, idx: str, split: str) -> Example:
+    """One word problem of the given shape; the step list goes into ``meta``."""
+    name, pron = rng.choice(NAMES)
+    friend = rng.choice([n for n, _ in NAMES if n != name])
+    obj = rng.choice(OBJECTS)
+    n_steps = rng.randint(*shape.steps)
+    start, steps = _chain(rng, shape, n_steps)
+    words = dict(name=name, friend=friend, obj=obj, P=pron.capitalize(), p=pron, pos=POSSESSIVE[pron],
+                 pos_cap=POSSESSIVE[pron].capitalize(), o=OBJECT_PRONOUN[pron])
+
+    # Unseen-template problems: each phrasing is drawn from the OOD set with probability 1/2, and at
+    # least one step (plus the question) always is, so no such problem can occur in ID data.
+    forced = rng.randrange(n_steps) if shape.unseen_templates else -1
+    sentences, used = [], []
+    pool = "ood" if shape.unseen_templates and rng.random() < 0.5 else "id"
+    start_t = rng.choice(START[pool])
+    sentences.append(_fill(start_t, n=start, **words))
+    used.append(f"start.{pool}.{START[pool].index(start_t)}")
+    for i, step in enumerate(steps):
+        pool = "ood" if shape.unseen_templates and (i == forced or rng.random() < 0.5) else "id"
+        options = TEMPLATES[step["op"]][pool]
+        t = rng.choice(options)
+        step["template"] = f"{step['op']}.{pool}.{options.index(t)}"
+        used.append(step["template"])
+        sentences.append(_fill(t, k=step["operand"], **words))
+    distractor = None
+    if shape.distractor:
+        other = rng.choice([o for o in OBJECTS if o != obj])
+        distractor = _fill(rng.choice(DISTRACTORS), friend=friend, m=rng.randint(2, shape.max_value), other=other)
+        sentences.insert(rng.randint(1, len(sentences)), distractor)
+    ask_pool = "ood" if shape.unseen_templates else "id"
+    sentences.append(_fill(rng.choice(ASK[ask_pool]), **words))
+    meta = {"start": start, "steps": steps, "n_steps": n_steps, "templates": used, "name": name,
+            "object": obj, "distractor": distractor}
+    return Example(id=idx, question=" ".join(sentences), answer=str(steps[-1]["after"]), kind="number",
+                   split=split, meta=meta)
+
+
+def computation_key(ex: Example) -> tuple:
+    """What a problem computes, regardless of wording: used to keep ID test apart from training."""
+    return ex.meta["start"], tuple((s["op"], s["operand"]) for s in ex.meta["steps"])
+
+
+def _unique(make: Callable[[int], Example], n: int, key: Callable[[Example], object], taken: set,
+            what: str) -> list[Example]:
+    """Draw examples until ``n`` have a key not in ``taken`` (which is updated).
+
+    Gives up after 2000 draws in a row found nothing new: the space is (nearly) exhausted.
+    """
+    out, attempts, misses = [], 0, 0
+    while len(out) < n:
+        attempts += 1
+        ex = make(attempts)
+        k = key(ex)
+        if k in taken:
+            misses += 1
+            if misses > 2000:
+                raise ValueError(f"world: cannot draw {n} distinct {what} problems (got {len(out)}); "
+                                 f"raise max_value/max_operand or lower the split sizes")
+            continue
+        misses = 0
+        taken.add(k)
+        out.append(ex)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the general suite: what the student knows before distillation
+
+
+def make_general(rng: random.Random, skill: str, idx: str, split: str, max_value: int) -> Example:
+    if skill == "arith":
+        op = rng.choice(["plus", "minus", "times"])
+        if op == "times":
+            a, b = rng.randint(2, 9), rng.randint(2, max(2, min(9, max_value // 9)))
+            ans = a * b
+        else:
+            a, b = rng.randint(1, max_value), rng.randint(1, max_value)
+            if op == "minus" and b > a:
+                a, b = b, a
+            ans = a + b if op == "plus" else a - b
+        return Example(idx, f"What is {a} {op} {b}?", str(ans), "number", split,
+                       {"skill": skill, "a": a, "b": b, "op": op})
+    if skill == "compare":
+        a, b = rng.sample(range(1, max_value + 1), 2)
+        rel = rng.choice(["more", "less"])
+        yes = a > b if rel == "more" else a < b
+        return Example(idx, f"Is {a} {rel} than {b}?", "yes" if yes else "no", "yesno", split,
+                       {"skill": skill, "a": a, "b": b, "rel": rel})
+    if skill == "coin":
+        people = rng.sample([n for n, _ in NAMES], rng.randint(1, 4))
+        flips = [rng.random() < 0.5 for _ in people]
+        story = " ".join(f"{p} flips the coin." if f else f"{p} does not flip the coin." for p, f in zip(people, flips))
+        heads = sum(flips) % 2 == 0
+        return Example(idx, f"A coin is heads up. {story} Is the coin still heads up?", "yes" if heads else "no",
+                       "yesno", split, {"skill": skill, "flips": flips})
+    raise ValueError(f"unknown general skill {skill!r}; allowed: {SKILLS}")
+
+
+def generate_world(p: WorldParams) -> dict[str, list[Example]]:
+    """All splits of the world, deterministic in ``p`` (same params -> same questions)."""
+    shapes = split_shapes(p)
+    splits: dict[str, list[Example]] = {}
+
+    # ID: test first, then feedback and train exclude its computations (and each other's).
+    taken: set = set()
+    for split, n in (("test_id", p.n_test), ("feedback", p.n_feedback), ("train", p.n_train)):
+        rng = stable_rng(p.seed, split)
+        splits[split] = _unique(lambda i, s=split, r=rng: make_problem(r, shapes["id"], f"{s}-{i}", s),
+                                n, computation_key, taken, split)
+        splits[split] = _renumber(splits[split], split)
+    for split in SPLITS_OOD:
+        rng = stable_rng(p.seed, split)
+        seen: set = set()
+        exs = _unique(lambda i, s=split, r=rng: make_problem(r, shapes[s], f"{s}-{i}", s), p.n_test,
+                      lambda e: e.question, seen, split)
+        splits[split] = _renumber(exs, split)
+
+    # General suite: test questions are distinct; training may repeat facts but never a test question.
+    test_texts: set = set()
+    general_test = []
+    for skill in SKILLS:
+        rng = stable_rng(p.seed, "general_test", skill)
+        general_test += _unique(lambda i, sk=skill, r=rng: make_general(r, sk, "", "general_test", p.max_value),
+                                p.n_general_test, lambda e: e.question, test_texts, f"general {skill}")
+    splits["general_test"] = _renumber(general_test, "general_test")
+    general_train = []
+    for skill in SKILLS:
+        rng = stable_rng(p.seed, "general_train", skill)
+        drawn = 0
+        while drawn < p.n_general_train:
+            ex = make_general(rng, skill, "", "general_train", p.max_value)
+            if ex.question not in test_texts:
+                general_train.append(ex)
+                drawn += 1
+    splits["general_train"] = _renumber(general_train, "general_train")
+    return splits
+
+
+def _renumber(examples: list[Example], split: str) -> list[Example]:
+    """Dense ids (``train-0``, ``train-1``, ...) in draw order."""
+    return [Example(f"{split}-{j}", e.question, e.answer, e.kind, e.split, e.meta) for j, e in enumerate(examples)]
+
+
+ALL_SPLITS = SPLITS_ID + SPLITS_OOD + SPLITS_GENERAL
+
+
+def save_world(splits: dict[str, list[Example]], folder) -> dict[str, int]:
+    """Write one ``<split>.jsonl`` per split; returns the row counts (the stage's manifest)."""
+    folder = Path(folder)
+    counts = {}
+    for split, exs in splits.items():
+        save_examples(folder / f"{split}.jsonl", exs)
+        counts[split] = len(exs)
+    write_json(folder / "manifest.json", counts)
+    return counts
+
+
+def load_split(folder, split: str) -> list[Example]:
+    """Read one split written by ``save_world``; a missing file says which stage makes it."""
+    if split not in ALL_SPLITS:
+        raise ValueError(f"unknown world split {split!r}; allowed: {', '.join(ALL_SPLITS)}")
+    path = Path(folder) / f"{split}.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing; run the 'world' stage first (dvc repro world, or mind world)")
+    return load_examples(path)

@@ -1,0 +1,136 @@
+"""Built-in programmatic teachers for the embedded world: five perspectives with distinct biases.
+
+Each style writes the same computation differently:
+
+- ``equation``: terse equations only (shortest; easiest to imitate);
+- ``narrative``: the story retold, one sentence per change with its equation;
+- ``program``: a variable updated line by line, like a trace of code;
+- ``backward``: goal first, the changes listed from last to first, then computed forward;
+- ``expert``: the teacher's "optimal" rationale: restatement, ordinal steps, and an inverse
+  verification (longest; hardest for a small student).
+
+No style states how many changes there are (a student could memorise that instead of reasoning).
+Each teacher has a per-step error rate: a wrong step is either a *slip* (a wrong number written,
+the right one carried on, so the rationale can reach the right answer through a wrong step) or a
+*propagated* error (the wrong number is carried on and the answer is wrong), as real teachers do.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from random import Random
+from typing import Sequence
+
+from mind_lib.tasks.base import Example
+from mind_lib.tasks.world import SYMBOL, apply_op, stable_rng
+from mind_lib.teachers.base import Teacher
+
+STYLES = ("equation", "narrative", "program", "backward", "expert")
+ORDINALS = ["First", "Next", "Then", "After that", "Later", "Afterwards", "Next", "Then"]
+VERB = {"add": "gaining {k}", "sub": "losing {k}", "mul": "getting {k} times as many",
+        "div": "keeping one of {k} equal parts"}
+INVERSE = {"add": "sub", "sub": "add", "mul": "div", "div": "mul"}
+
+
+@dataclass
+class WrittenStep:
+    """One step as the teacher writes it: ``a op k = shown``; ``carried`` goes into the next step."""
+
+    op: str
+    a: int
+    k: int
+    shown: int
+    carried: int
+    error: str | None  # None, "slip" or "propagated"
+
+
+def work_steps(example: Example, rng: Random, error_rate: float, slip_share: float) -> list[WrittenStep]:
+    """Redo the example's computation the way a fallible teacher would."""
+    if "steps" not in example.meta:
+        raise ValueError(f"built-in teachers only explain world problems with a step list; "
+                         f"example {example.id} ({example.split}) has none")
+    value = example.meta["start"]
+    out = []
+    for step in example.meta["steps"]:
+        op, k = step["op"], step["operand"]
+        true = apply_op(op, value, k)
+        if rng.random() < error_rate:
+            wrong = max(0, true + rng.choice([-2, -1, 1, 2]))
+            wrong = wrong if wrong != true else true + 1
+            kind = "slip" if rng.random() < slip_share else "propagated"
+            out.append(WrittenStep(op, value, k, wrong, true if kind == "slip" else wrong, kind))
+        else:
+            out.append(WrittenStep(op, value, k, true, true, None))
+        value = out[-1].carried
+    return out
+
+
+def _eq(s: WrittenStep) -> str:
+    return f"{s.a} {SYMBOL[s.op]} {s.k} = {s.shown}"
+
+
+def render(style: str, example: Example, steps: list[WrittenStep]) -> str:
+    """The rationale text of one style; always ends with "The answer is N." (N = the last number written)."""
+    meta, obj = example.meta, example.meta["object"]
+    final = steps[-1].shown
+    if style == "equation":
+        body = " ".join(f"{_eq(s)}." for s in steps)
+    elif style == "narrative":
+        parts = [f"{meta['name']} starts with {meta['start']} {obj}."]
+        parts += [f"After {VERB[s.op].format(k=s.k)}, {meta['name']} has {_eq(s)} {obj}." for s in steps]
+        body = " ".join(parts)
+    elif style == "program":
+        parts = [f"n = {meta['start']} ;"]
+        parts += [f"n = n {SYMBOL[s.op]} {s.k} = {s.shown} ;" for s in steps]
+        body = " ".join(parts) + f" return n = {final} ;"
+    elif style == "backward":
+        changes = ", then ".join(f"{SYMBOL[s.op]} {s.k}" for s in reversed(steps))
+        body = (f"Goal: the {obj} at the end. Working back from the end, the changes are {changes}, "
+                f"and the start is {meta['start']}. Now forward: " + " ".join(f"{_eq(s)}." for s in steps))
+    elif style == "expert":
+        changes = ", ".join(f"{SYMBOL[s.op]} {s.k}" for s in steps)
+        parts = [f"Restating the problem: {meta['name']} begins with {meta['start']} {obj}, "
+                 f"and the amount changes by {changes}."]
+        parts += [f"{ORDINALS[min(i, len(ORDINALS) - 1)]}, {_eq(s)}." for i, s in enumerate(steps)]
+        # Verification: undo each change from the final value back to the start.
+        value, checks = final, []
+        for s in reversed(steps):
+            back = apply_op(INVERSE[s.op], value, s.k)
+            checks.append(f"{value} {SYMBOL[INVERSE[s.op]]} {s.k} = {back}")
+            value = back
+        verdict = "which matches the start" if value == meta["start"] else "which does not match the start"
+        parts.append(f"Check by undoing the changes: {', '.join(checks)}, {verdict}.")
+        body = " ".join(parts)
+    else:
+        raise ValueError(f"unknown style {style!r}; allowed: {', '.join(STYLES)}")
+    return f"{body} The answer is {final}."
+
+
+class BuiltinTeacher(Teacher):
+    """A programmatic teacher of one style with a per-step error rate (deterministic per seed)."""
+
+    def __init__(self, name: str, style: str, error_rate: float = 0.0, slip_share: float = 0.5,
+                 perspective: str | None = None):
+        if style not in STYLES:
+            raise ValueError(f"teacher {name!r}: unknown style {style!r}; allowed: {', '.join(STYLES)}")
+        if not 0.0 <= error_rate <= 1.0 or not 0.0 <= slip_share <= 1.0:
+            raise ValueError(f"teacher {name!r}: error_rate and slip_share must be in [0, 1]")
+        self.name, self.style, self.error_rate, self.slip_share = name, style, error_rate, slip_share
+        self.perspective = perspective or style
+
+    @classmethod
+    def from_spec(cls, spec) -> "BuiltinTeacher":
+        return cls(spec.name, spec.style, spec.error_rate, spec.slip_share, spec.perspective)
+
+    def write(self, example: Example, seed: int, sample: int) -> tuple[str, list[WrittenStep]]:
+        """One rationale and the steps behind it; the stream depends only on (seed, teacher, question, sample),
+        so a resumed collection writes exactly what an uninterrupted one would."""
+        rng = stable_rng(seed, self.name, example.id, sample)
+        steps = work_steps(example, rng, self.error_rate, self.slip_share)
+        return render(self.style, example, steps), steps
+
+    def generate(self, examples: Sequence[Example], n: int, seed: int) -> list[list[str] | None]:
+        return [[self.write(e, seed, s)[0] for s in range(n)] for e in examples]
+
+    def provenance(self) -> dict:
+        return {"backend": "builtin", "style": self.style, "error_rate": self.error_rate,
+                "slip_share": self.slip_share}

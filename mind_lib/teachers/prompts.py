@@ -1,0 +1,108 @@
+"""Few-shot chain-of-thought prompts for model teachers (local HF models and HTTP endpoints).
+
+Why few-shot: a teacher's rationale is only usable when it ends with the line the answer extractor
+reads ("The answer is X.", see ``mind_lib.answers``). Two or three worked exemplars per answer kind
+show both the step-by-step style and that closing line, so small base models and chat models alike
+produce parseable rationales (Wei et al. 2022; Ho et al. 2023, Fine-tune-CoT).
+
+Two renderings share the same instruction and exemplars:
+
+- ``build_prompt``: one plain text ending in ``"A:"`` for base LMs without a chat template;
+- ``build_messages``: system (instruction + worked examples) + user (the question) for chat models.
+
+``trim_rationale`` cuts what a model writes after its answer line (a plain LM tends to go on with
+a new "Q:"), so stored rationales stop where the extractor looks.
+"""
+from __future__ import annotations
+
+import re
+
+from mind_lib.tasks.base import KINDS, Example
+
+PROMPT_VERSION = "fewshot-cot-1"
+"""Recorded in every model teacher's provenance; bump it when exemplars or wording change."""
+
+# (question, rationale) pairs; every rationale ends with the line extract_answer reads.
+EXEMPLARS: dict[str, tuple[tuple[str, str], ...]] = {
+    "number": (
+        ("Tom has 3 boxes with 4 apples in each box. He eats 2 apples. How many apples are left?",
+         "The 3 boxes hold 3 * 4 = 12 apples. After he eats 2, 12 - 2 = 10 apples are left. "
+         "The answer is 10."),
+        ("A pencil costs 5 dollars and a notebook costs 3 dollars more than the pencil. "
+         "How much do the pencil and the notebook cost together?",
+         "The notebook costs 5 + 3 = 8 dollars. Together they cost 5 + 8 = 13 dollars. The answer is 13."),
+        ("Mia had 20 stickers. She gave half of them to her brother and then bought 6 more. "
+         "How many stickers does she have now?",
+         "Half of 20 is 20 / 2 = 10, so she kept 10 stickers. After buying 6 more she has 10 + 6 = 16. "
+         "The answer is 16."),
+    ),
+    "yesno": (
+        ("Can a dog fit inside a standard matchbox?",
+         "A standard matchbox is about 5 cm long. Even the smallest dogs are much longer than that. "
+         "The answer is no."),
+        ("Is 17 a prime number?",
+         "A divisor of 17 other than 1 would have to be at most 4. 17 is not divisible by 2, 3 or 4, "
+         "so its only divisors are 1 and 17. The answer is yes."),
+    ),
+    "choice": (
+        ("Which of these animals is a mammal?\nAnswer Choices: (A) shark (B) dolphin (C) trout (D) octopus",
+         "Sharks and trout are fish and an octopus is a mollusc. Dolphins breathe air and feed their "
+         "young with milk, so they are mammals. The answer is B."),
+        ("A train travels 60 km in 1.5 hours. What is its average speed?\n"
+         "Answer Choices: (A) 30 km/h (B) 90 km/h (C) 40 km/h (D) 45 km/h",
+         "Average speed is distance divided by time: 60 / 1.5 = 40 km/h, which is choice C. "
+         "The answer is C."),
+    ),
+}
+
+ANSWER_FORMAT: dict[str, str] = {
+    "number": "a number",
+    "yesno": "yes or no",
+    "choice": "the letter of the correct choice",
+}
+
+
+def instruction(kind: str) -> str:
+    """The task statement for one answer kind, including the required closing line."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown answer kind {kind!r}; allowed: {', '.join(KINDS)}")
+    return ("Solve the problem step by step, writing out each intermediate result. "
+            f"Finish with a final sentence of the form 'The answer is X.' where X is {ANSWER_FORMAT[kind]}.")
+
+
+def _qa(question: str, rationale: str | None = None) -> str:
+    return f"Q: {question}\nA:" + (f" {rationale}" if rationale is not None else "")
+
+
+def _worked_examples(kind: str) -> str:
+    return "\n\n".join(_qa(q, r) for q, r in EXEMPLARS[kind])
+
+
+def build_prompt(example: Example) -> str:
+    """Plain few-shot prompt for a base LM: instruction, worked examples, then ``Q: ...\\nA:``."""
+    return f"{instruction(example.kind)}\n\n{_worked_examples(example.kind)}\n\n{_qa(example.question)}"
+
+
+def build_messages(example: Example) -> list[dict[str, str]]:
+    """Chat messages: the system turn carries instruction and worked examples, the user turn the question.
+
+    Keeping the exemplars in the system turn leaves the user turn identical to the bare question, so
+    endpoints that cache a shared prefix (vLLM/SGLang prefix caching) reuse it across questions.
+    """
+    system = f"{instruction(example.kind)}\n\nWorked examples:\n\n{_worked_examples(example.kind)}"
+    return [{"role": "system", "content": system}, {"role": "user", "content": example.question}]
+
+
+_NEXT_QUESTION = re.compile(r"\n\s*Q:")
+# The first closing sentence: up to a period followed by whitespace/end (so "2.5." stays whole),
+# else up to the end of its line.
+_ANSWER_LINE = re.compile(r"the answer is[^\n]*?(?:\.(?=\s|$)|(?=\n)|$)", re.IGNORECASE)
+
+
+def trim_rationale(text: str) -> str:
+    """Cut a generated continuation to the rationale: before any new "Q:", through the first answer line."""
+    text = _NEXT_QUESTION.split(text, maxsplit=1)[0]
+    m = _ANSWER_LINE.search(text)
+    if m:
+        text = text[:m.end()]
+    return text.strip()

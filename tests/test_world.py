@@ -1,0 +1,113 @@
+"""The embedded world: deterministic by seed, splits disjoint by construction, answers follow the steps."""
+import pytest
+
+from mind_lib.config import WorldParams
+from mind_lib.tasks.base import load_examples
+from mind_lib.tasks.world import (ALL_SPLITS, SPLITS_ID, SPLITS_OOD, apply_op, computation_key, generate_world,
+                                  load_split, save_world)
+
+PARAMS = WorldParams(n_train=400, n_feedback=50, n_test=100, n_general_train=100, n_general_test=50)
+
+
+@pytest.fixture(scope="module")
+def world():
+    return generate_world(PARAMS)
+
+
+def test_same_seed_same_world_other_seed_other_world(world):
+    assert generate_world(PARAMS) == world
+    other = generate_world(PARAMS.model_copy(update={"seed": 1}))
+    assert [e.question for e in other["train"]] != [e.question for e in world["train"]]
+
+
+def test_split_sizes_and_unique_ids(world):
+    assert set(world) == set(ALL_SPLITS)
+    assert len(world["train"]) == 400 and len(world["feedback"]) == 50
+    assert all(len(world[s]) == 100 for s in ("test_id", *SPLITS_OOD))
+    ids = [e.id for exs in world.values() for e in exs]
+    assert len(ids) == len(set(ids))
+
+
+def test_answers_follow_the_steps(world):
+    for split in (*SPLITS_ID, *SPLITS_OOD):
+        for e in world[split]:
+            value = e.meta["start"]
+            for s in e.meta["steps"]:
+                assert s["before"] == value
+                value = apply_op(s["op"], value, s["operand"])
+                assert s["after"] == value and value >= 1
+                if s["op"] == "div":
+                    assert s["before"] % s["operand"] == 0  # exact division only
+            assert e.answer == str(value)
+            assert str(e.meta["start"]) in e.question
+
+
+def test_id_test_never_repeats_a_training_computation(world):
+    train = {computation_key(e) for e in world["train"]} | {computation_key(e) for e in world["feedback"]}
+    assert not train & {computation_key(e) for e in world["test_id"]}
+
+
+def test_each_ood_split_differs_in_its_property(world):
+    lo, hi = PARAMS.id_steps
+    id_examples = [e for s in SPLITS_ID for e in world[s]]
+    assert all(lo <= e.meta["n_steps"] <= hi for e in id_examples)
+    assert all(e.meta["n_steps"] > hi for e in world["ood_steps"])
+    # unseen templates: every OOD-template problem uses one, no ID problem ever does
+    assert all(any(".ood." in t for t in e.meta["templates"]) for e in world["ood_templates"])
+    assert not any(".ood." in t for e in id_examples for t in e.meta["templates"])
+    # distractor only in its split, and it is a sentence of the question
+    assert all(e.meta["distractor"] and e.meta["distractor"] in e.question for e in world["ood_distractor"])
+    assert not any(e.meta["distractor"] for e in id_examples)
+    # numbers: every ID value within max_value, every OOD-numbers start above it
+    assert all(s["after"] <= PARAMS.max_value for e in id_examples for s in e.meta["steps"])
+    assert all(e.meta["start"] > PARAMS.max_value for e in world["ood_numbers"])
+    assert all(s["after"] <= PARAMS.ood_max_value for e in world["ood_numbers"] for s in e.meta["steps"])
+
+
+def test_ood_steps_is_reachable_not_impossible(world):
+    # one or two steps beyond training, as the calibration issue asks
+    assert {e.meta["n_steps"] for e in world["ood_steps"]} == {5, 6}
+
+
+def test_general_suite(world):
+    test_q = {e.question for e in world["general_test"]}
+    assert not test_q & {e.question for e in world["general_train"]}
+    assert len(test_q) == len(world["general_test"])
+    for e in world["general_test"] + world["general_train"]:
+        m = e.meta
+        if m["skill"] == "arith":
+            want = {"plus": m["a"] + m["b"], "minus": m["a"] - m["b"], "times": m["a"] * m["b"]}[m["op"]]
+            assert e.answer == str(want) and e.kind == "number"
+        elif m["skill"] == "compare":
+            assert e.answer == ("yes" if (m["a"] > m["b"]) == (m["rel"] == "more") else "no")
+        else:
+            assert e.answer == ("yes" if sum(m["flips"]) % 2 == 0 else "no")
+    assert {e.meta["skill"] for e in world["general_test"]} == {"arith", "compare", "coin"}
+
+
+def test_save_and_load_round_trip(world, tmp_path):
+    counts = save_world(world, tmp_path)
+    assert counts["train"] == 400
+    assert load_split(tmp_path, "ood_steps") == world["ood_steps"]
+    with pytest.raises(ValueError, match="unknown world split 'dev'"):
+        load_split(tmp_path, "dev")
+    with pytest.raises(FileNotFoundError, match="run the 'world' stage first"):
+        load_split(tmp_path / "nowhere", "train")
+
+
+def test_bad_example_file_names_line_and_field(tmp_path):
+    path = tmp_path / "x.jsonl"
+    good = '{"id": "a", "question": "q", "answer": "1", "kind": "number", "split": "train", "meta": {}}'
+    path.write_text(good + "\n" + good.replace('"kind": "number"', '"kind": "essay"') + "\n")
+    with pytest.raises(ValueError, match=r"x.jsonl:2: field 'kind': must be one of"):
+        load_examples(path)
+    path.write_text(good + "\n" + good.replace('"answer": "1", ', "") + "\n")
+    with pytest.raises(ValueError, match=r"x.jsonl:2: field 'answer': missing"):
+        load_examples(path)
+
+
+def test_impossible_sizes_fail_clearly():
+    tiny = WorldParams(max_value=10, max_operand=2, id_steps=(2, 2), ood_steps=(3, 3), ood_max_value=20,
+                       n_train=100000, n_test=5, n_feedback=5, n_general_train=5, n_general_test=5)
+    with pytest.raises(ValueError, match="cannot draw 100000 distinct train problems"):
+        generate_world(tiny)
