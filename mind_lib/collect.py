@@ -95,7 +95,8 @@ def collect(examples: Sequence[Example], teachers: Sequence[Teacher], out_path: 
 
     for teacher in teachers:
         run = {**teacher.provenance(), "collect_seed": seed, "fingerprint": fingerprints[teacher.name]}
-        pending = [e for e in examples if any((e.id, teacher.name, s) not in done for s in range(n_per_question))]
+        key = (teacher.name, teacher.perspective)
+        pending = [e for e in examples if any((e.id, *key, s) not in done for s in range(n_per_question))]
         missing = []
         bar = tqdm(total=len(pending), desc=f"collect {teacher.name}", disable=not progress, unit="q")
         for start in range(0, len(pending), batch_size):
@@ -109,7 +110,7 @@ def collect(examples: Sequence[Example], teachers: Sequence[Teacher], out_path: 
                     missing.append(ex.id)
                     continue
                 for s, text in enumerate(samples[:n_per_question]):
-                    if (ex.id, teacher.name, s) not in done:
+                    if (ex.id, *key, s) not in done:
                         rows.append(make_row(ex, teacher.name, teacher.perspective, s, text, run))
             append_jsonl(out_path, rows)  # on disk before the next batch is asked for
             done.update(row_key(r) for r in rows)

@@ -30,9 +30,9 @@ def make_row(example: Example, teacher: str, perspective: str, sample: int, rati
     }
 
 
-def row_key(row: dict) -> tuple[str, str, int]:
-    """What makes a row unique: a question, a teacher, a sample index."""
-    return row["question_id"], row["teacher"], row["sample"]
+def row_key(row: dict) -> tuple[str, str, str, int]:
+    """What makes a row unique: a question, a teacher, one of its perspectives, a sample index."""
+    return row["question_id"], row["teacher"], row["perspective"], row["sample"]
 
 
 def load_rationales(path: str | Path) -> list[dict]:
@@ -42,7 +42,7 @@ def load_rationales(path: str | Path) -> list[dict]:
     for i, row in enumerate(rows, start=1):
         key = row_key(row)
         if key in seen:
-            raise DataError(path, i, "sample", f"duplicate of row {seen[key]} (question, teacher, sample) = {key}")
+            raise DataError(path, i, "sample", f"duplicate of row {seen[key]} (question, teacher, perspective, sample) = {key}")
         seen[key] = i
     return rows
 

@@ -53,12 +53,20 @@ EXEMPLARS: dict[str, tuple[tuple[str, str], ...]] = {
          "Average speed is distance divided by time: 60 / 1.5 = 40 km/h, which is choice C. "
          "The answer is C."),
     ),
+    "text": (
+        ('Take the last letters of each word in "Elon Musk" and concatenate them.',
+         'The last letter of "Elon" is "n". The last letter of "Musk" is "k". Concatenating them gives "nk". '
+         "The answer is nk."),
+        ('Take the last letters of each word in "Larry Page Ada" and concatenate them.',
+         'The last letters are "y", "e" and "a". Concatenating them gives "yea". The answer is yea.'),
+    ),
 }
 
 ANSWER_FORMAT: dict[str, str] = {
     "number": "a number",
     "yesno": "yes or no",
     "choice": "the letter of the correct choice",
+    "text": "the answer text itself",
 }
 
 
