@@ -1,0 +1,137 @@
+"""``mind distill`` and ``mind pretrain``: the CLI over ``mind_lib.distill`` (registered by ``mind_lib.cli``).
+
+    mind distill --method M --seed S --out DIR [--max-steps N] [--resume]
+    mind pretrain [--out DIR] [--max-steps N] [--resume]
+
+Both read the ``student``, ``pretrain`` and ``distill`` sections of params.yaml (profiles
+applied) and the world/rationale files under the output root. Several GPUs:
+``accelerate launch -m mind_lib.cli distill ...``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from mind_lib.config import PROFILES, Section, resolve_raw
+from mind_lib.io import Paths, find_repo_root
+from mind_lib.rationales import load_rationales
+from mind_lib.tasks.world import load_split
+
+# torch, transformers and the training modules are imported by the commands, not here: building
+# the parser must stay cheap for every other `mind` command.
+log = logging.getLogger(__name__)
+
+
+def load_training_params(path: str | Path | None = None, profile: str | None = None) -> dict[str, Section]:
+    """The ``student``, ``pretrain`` and ``distill`` sections of params.yaml, validated (absent = defaults).
+
+    A ``ValueError`` names the file and the dotted key, like ``mind_lib.config.load_params``.
+    """
+    from mind_lib.distill import DistillParams
+    from mind_lib.student import StudentParams
+    from mind_lib.trainer import TrainParams
+
+    sections: dict[str, type[Section]] = {"student": StudentParams, "pretrain": TrainParams, "distill": DistillParams}
+    path = Path(path) if path else find_repo_root() / "params.yaml"
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path}: not valid YAML: {e}") from None
+    _, merged = resolve_raw(raw, profile, source=str(path))
+    out = {}
+    for name, cls in sections.items():
+        try:
+            out[name] = cls.model_validate(merged.get(name) or {})
+        except ValidationError as e:
+            raise ValueError("\n".join(f"{path}: {'.'.join(map(str, (name, *err['loc'])))}: {err['msg']}"
+                                       for err in e.errors())) from None
+    return out
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--params", default=None, help="params file (default: the repo's params.yaml)")
+    p.add_argument("--profile", choices=PROFILES, default=None,
+                   help="overrides params.yaml's profile and $MIND_PROFILE")
+    p.add_argument("--out-root", default=None, help="where data/ and models/ are (default: $MIND_OUT_ROOT or repo)")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps (resumable)")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the output folder")
+
+
+def _resolve(root: Path, path: str | Path) -> Path:
+    path = Path(path)
+    return path if path.is_absolute() else root / path
+
+
+def _rows(path: Path) -> list[dict]:
+    if not path.exists():
+        log.warning("%s: missing (run the collect stage); only methods without rationales can train", path)
+        return []
+    return load_rationales(path)
+
+
+def cmd_distill(args) -> int:
+    from mind_lib.distill import distill
+
+    sections = load_training_params(args.params, args.profile)
+    student, cfg = sections["student"], sections["distill"]
+    paths = Paths.resolve(args.out_root)
+    summary = distill(
+        args.method, args.seed, args.out,
+        train_examples=load_split(paths.world, args.train_split),
+        rows=_rows(paths.rationales / f"{args.train_split}.jsonl"),
+        eval_examples=load_split(paths.world, args.eval_split) if args.eval_split else None,
+        eval_rows=_rows(paths.rationales / f"{args.eval_split}.jsonl") if args.eval_split else None,
+        student=student, params=cfg.train, options=cfg.methods.get(args.method),
+        student_path=_resolve(paths.root, args.student or student.path), max_steps=args.max_steps, resume=args.resume)
+    print(json.dumps({k: summary[k] for k in ("method", "finished", "steps", "target_tokens") if k in summary}))
+    return 0
+
+
+def cmd_pretrain(args) -> int:
+    from mind_lib.distill import pretrain_student
+    from mind_lib.trainer import TrainParams
+
+    sections = load_training_params(args.params, args.profile)
+    student, params = sections["student"], sections["pretrain"]
+    if args.max_steps is not None:
+        params = TrainParams.model_validate(params.model_dump() | {"max_steps": args.max_steps})
+    paths = Paths.resolve(args.out_root)
+    vocab_file = paths.rationales / "train.jsonl"
+    summary = pretrain_student(
+        args.out or _resolve(paths.root, student.path),
+        examples=load_split(paths.world, "general_train"), texts=[e.question for e in load_split(paths.world, "train")],
+        vocab_texts=[r["rationale"] for r in _rows(vocab_file)], eval_examples=load_split(paths.world, "general_test"),
+        student=student, params=params, resume=args.resume)
+    print(json.dumps({k: summary[k] for k in ("finished", "steps", "target_tokens") if k in summary}))
+    return 0
+
+
+def add_distill_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``distill`` on ``mind``'s subparsers (``main`` calls ``args.func(args)``)."""
+    p = subparsers.add_parser("distill", help="distil one method into the student (resumable)")
+    p.add_argument("--method", required=True,
+                   help="distillation method, e.g. answer_only, std_cot, ftcot_diverse, dss "
+                        "(an unknown name lists them all)")
+    p.add_argument("--seed", type=int, default=0, help="run seed (data order, dropout, LoRA init)")
+    p.add_argument("--out", required=True, help="output folder: the trained model plus training/ (log, checkpoints)")
+    p.add_argument("--student", default=None,
+                   help="student folder (default: params student.path under the output root)")
+    p.add_argument("--train-split", default="train", help="world split (and rationale file) to train on")
+    p.add_argument("--eval-split", default="feedback", help="split for the eval loss; '' = none")
+    _common(p)
+    p.set_defaults(func=cmd_distill)
+    return p
+
+
+def add_pretrain_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``pretrain``: the embedded tiny student on the general suite and plain world text."""
+    p = subparsers.add_parser("pretrain", help="build and pretrain the embedded tiny student (resumable)")
+    p.add_argument("--out", default=None, help="output HF folder (default: params student.path under the output root)")
+    _common(p)
+    p.set_defaults(func=cmd_pretrain)
+    return p

@@ -1,0 +1,186 @@
+"""Students: any local causal LM (optionally with LoRA), or the embedded tiny Llama trained here.
+
+- ``load_student(path)`` loads a model and its tokenizer from a local folder only (never a hub).
+- ``train_word_tokenizer(texts)`` builds the tiny student's word-level tokenizer; every digit is
+  its own token, so numbers are spelled digit by digit and arithmetic is learnable.
+- ``build_tiny_student(params, tokenizer)`` a randomly initialised Llama of about 1M parameters.
+- ``save_student(model, tokenizer, folder)`` writes an HF folder that ``from_pretrained`` reads.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Iterable, Literal
+
+from pydantic import Field, model_validator
+
+from mind_lib.config import Section
+
+
+PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
+SPECIAL_TOKENS = [PAD, BOS, EOS, UNK]
+# Always in the vocabulary even if the training texts lack some: every number must be spellable.
+_ALPHABET_TEXT = "0 1 2 3 4 5 6 7 8 9 . , ; : ? ! ( ) + - * / = x\n"
+Dtype = Literal["auto", "float32", "bfloat16", "float16"]
+# torch is imported inside the functions: the params classes are read by config and the CLI,
+# which should not pay for importing torch.
+
+
+class LoraParams(Section):
+    """LoRA adapters (``peft``) on a loaded student; the base weights stay frozen."""
+
+    r: int = Field(8, ge=1, le=1024)
+    """Rank of each adapter."""
+    alpha: float = Field(16.0, gt=0, le=4096)
+    """Scaling numerator: the adapter's update is multiplied by ``alpha / r``."""
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    """Dropout on the adapter's input during training."""
+    target_modules: list[str] | Literal["all-linear"] = "all-linear"
+    """Module names that get adapters (e.g. ``[q_proj, v_proj]``), or every linear layer but the output head."""
+
+
+class StudentParams(Section):
+    """The student model: the embedded tiny Llama (``source: tiny``) or a local HF model (``source: path``)."""
+
+    source: Literal["tiny", "path"] = "tiny"
+    """tiny: built and pretrained here by ``pretrain_student`` into ``path``; path: an existing local HF folder."""
+    path: str = "models/student_base"
+    """Folder of the (pretrained) student, relative to the output root unless absolute."""
+    vocab_size: int = Field(4000, ge=64, le=1_000_000)
+    """tiny: largest word-level vocabulary (special tokens, digits and punctuation included)."""
+    min_frequency: int = Field(1, ge=1, le=1000)
+    """tiny: a word must occur this often in the tokenizer's texts to get its own token."""
+    n_layers: int = Field(4, ge=1, le=128)
+    """tiny: transformer blocks."""
+    d_model: int = Field(128, ge=8, le=16384)
+    """tiny: hidden size."""
+    n_heads: int = Field(4, ge=1, le=256)
+    """tiny: attention heads; ``d_model / n_heads`` must be an even integer (rotary embeddings)."""
+    d_ff: int = Field(344, ge=8, le=65536)
+    """tiny: inner size of the SwiGLU feed-forward block (Llama's ratio: about 8/3 of d_model)."""
+    max_len: int = Field(256, ge=16, le=131072)
+    """Longest training sequence (prompt + target) in tokens; longer targets are cut."""
+    dtype: Dtype = "float32"
+    """Weight dtype when loading; float32 keeps exact optimizer updates (mixed precision is a train setting)."""
+    init_seed: int = Field(0, ge=0)
+    """tiny: seed of the random initialisation."""
+    lora: LoraParams | None = None
+    """LoRA adapters for distillation; null = train every weight."""
+
+    @model_validator(mode="after")
+    def _check_heads(self):
+        if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
+            raise ValueError(f"d_model ({self.d_model}) / n_heads ({self.n_heads}) must be an even integer")
+        return self
+
+
+def train_word_tokenizer(texts: Iterable[str], vocab_size: int = 4000, min_frequency: int = 1,
+                         max_len: int = 256):
+    """A word-level tokenizer trained on ``texts``, as a ``PreTrainedTokenizerFast``.
+
+    Pre-tokenization: words at whitespace (kept as a leading "▁" so that decoding restores the
+    exact text, newlines included), punctuation isolated, and every digit its own token
+    ("12" -> "▁", "1", "2"). Unknown words become ``<unk>``. Special tokens: pad, bos, eos, unk.
+    """
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel(unk_token=UNK))
+    # A newline is its own token; the space added after it makes the next word "▁word" like
+    # anywhere else (one vocabulary entry per word), and the decoder removes it again.
+    tok.normalizer = normalizers.Sequence([normalizers.Replace("\r\n", "\n"), normalizers.Replace("\t", " "),
+                                           normalizers.Replace("\n", "\n ")])
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True),
+        pre_tokenizers.Split("\n", behavior="isolated"),
+        pre_tokenizers.Punctuation(behavior="isolated"),
+        pre_tokenizers.Digits(individual_digits=True),
+    ])
+    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.Fuse(), decoders.Replace("\n ", "\n"),
+                                     decoders.Strip(" ", 1, 0)])
+    trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                        special_tokens=SPECIAL_TOKENS)
+
+    def corpus():
+        yield _ALPHABET_TEXT
+        yield from texts
+
+    tok.train_from_iterator(corpus(), trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=PAD,
+                                   unk_token=UNK, model_max_length=max_len, padding_side="right",
+                                   clean_up_tokenization_spaces=False)
+
+
+def build_tiny_student(params: StudentParams, tokenizer):
+    """A randomly initialised ``LlamaForCausalLM`` sized by ``params`` (defaults: about 1M weights).
+
+    Input and output embeddings are tied (half the embedding weights at this size). The
+    initialisation draws from a generator seeded by ``params.init_seed`` without touching the
+    global RNG state.
+    """
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=params.d_model, intermediate_size=params.d_ff,
+        num_hidden_layers=params.n_layers, num_attention_heads=params.n_heads, num_key_value_heads=params.n_heads,
+        max_position_embeddings=params.max_len, tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(params.init_seed)
+        model = LlamaForCausalLM(config)
+    return model
+
+
+def n_parameters(model) -> int:
+    """Distinct weights (tied embeddings counted once)."""
+    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+
+
+def save_student(model, tokenizer, folder: str | os.PathLike) -> Path:
+    """Write ``model`` and ``tokenizer`` as an HF folder, replacing ``folder``'s model files.
+
+    The files are written into a sibling temp folder first and moved in one by one, so a
+    crash mid-save never leaves a half-written weight file under the final name. Other entries of
+    ``folder`` (e.g. a ``training/`` run folder) are left alone.
+    """
+    folder = Path(folder)
+    tmp = folder.with_name(folder.name + ".saving")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in sorted(tmp.iterdir()):
+        os.replace(f, folder / f.name)
+    tmp.rmdir()
+    return folder
+
+
+def load_student(path: str | os.PathLike, dtype: Dtype = "auto", lora: LoraParams | None = None):
+    """``(model, tokenizer)`` from a local folder holding any ``AutoModelForCausalLM`` and its tokenizer.
+
+    ``dtype``: "auto" keeps the checkpoint's dtype. ``lora``: wrap the model in peft LoRA
+    adapters (only those train). A tokenizer without a pad token gets its eos token as pad
+    (padding positions are never trained on, so which id fills them does not matter).
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(path)
+    if not (path / "config.json").exists():
+        raise FileNotFoundError(f"{path}: no config.json; expected a local model folder (save_pretrained output); "
+                                f"for the embedded student run the pretrain stage first (mind pretrain)")
+    if dtype not in ("auto", "float32", "bfloat16", "float16"):
+        raise ValueError(f"dtype must be one of auto, float32, bfloat16, float16; got {dtype!r}")
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=True)
+    if lora is not None:
+        from peft import LoraConfig, get_peft_model
+
+        config = LoraConfig(task_type="CAUSAL_LM", r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                            target_modules=lora.target_modules)
+        model = get_peft_model(model, config)
+    return model, tokenizer

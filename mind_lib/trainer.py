@@ -1,0 +1,552 @@
+"""The one training loop (every method, pretraining included), on ``accelerate``.
+
+Runs as is on CPU or one GPU, and on several GPUs under ``accelerate launch``. It never names a
+method: a ``Strategy`` turns batches into a loss; the trainer only schedules, steps, logs and saves.
+
+The budget is counted in **trained target tokens**: tokens whose label is supervised (the
+rationale or answer tokens, not the prompt, not padding), summed over every optimizer step.
+Methods differ in how much supervision one question visit carries: an answer-only item has
+about 7 target tokens, a rationale about 60, DSS trains two sequences per question and the
+multi-teacher methods several rationales per question. At an equal number of question visits
+(or steps, or epochs) the multi-rationale methods would thus get several times the learning
+signal and the compute of the baselines. At an equal number of target tokens every method gets
+the same supervision and, up to prompt lengths, the same compute; the baselines with short targets
+make more passes over their data instead. ``max_steps`` only stops a run early (for smoke tests and
+for splitting a run into pieces); it does not change the budget's schedule.
+
+The whole data order is fixed up front from the seed (``plan_training``), which makes three things
+simple: the cosine schedule knows its exact length, the budget is met to within one micro-step,
+and resuming is "jump to step s". A checkpoint holds the model's trainable weights, optimizer,
+scheduler, strategy state, every process's RNG states and the step; a run killed at any point and
+resumed ends with the same weights as an uninterrupted one (bit for bit on CPU).
+
+Output folder: the final model as an HF folder (``from_pretrained(out_dir)``) and ``training/``
+with ``log.jsonl``, ``summary.json`` and ``checkpoints/``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import Field, model_validator
+from tqdm.auto import tqdm
+
+from mind_lib.config import Section
+from mind_lib.io import append_jsonl, read_json, read_jsonl, repair_truncated_tail, write_json, write_jsonl
+from mind_lib.strategies.base import ItemSet, Strategy, collate, model_logits, per_sequence_loss
+
+log = logging.getLogger(__name__)
+MAX_EPOCHS = 10_000
+
+
+class TrainParams(Section):
+    """One training run (distillation or the tiny student's pretraining)."""
+
+    lr: float = Field(1e-3, gt=0.0, le=1.0)
+    """Peak learning rate (AdamW), reached after warmup."""
+    min_lr_ratio: float = Field(0.1, ge=0.0, le=1.0)
+    """The cosine schedule ends at ``lr * min_lr_ratio``."""
+    warmup_ratio: float = Field(0.05, ge=0.0, le=0.5)
+    """Share of the planned optimizer steps spent warming up linearly from 0."""
+    weight_decay: float = Field(0.0, ge=0.0, le=1.0)
+    """AdamW decoupled weight decay, applied to matrices only (not norms, biases)."""
+    betas: tuple[float, float] = (0.9, 0.95)
+    """AdamW betas."""
+    batch_size: int = Field(32, ge=1, le=65536)
+    """Sequences per micro-batch on each process."""
+    grad_accum: int = Field(1, ge=1, le=4096)
+    """Micro-batches per optimizer step (per process); the step's gradient is their mean."""
+    budget_tokens: int = Field(1_000_000, ge=1, le=10**13)
+    """Training budget in trained target tokens, summed over all processes (see the module docstring)."""
+    max_steps: int | None = Field(None, ge=1)
+    """Stop after this many optimizer steps even if budget is left (the schedule is still the budget's)."""
+    clip: float | None = Field(1.0, gt=0.0)
+    """Clip the global gradient norm to this value; null = no clipping."""
+    group_size: int = Field(16, ge=1, le=100_000)
+    """Batches per length bucket: items are shuffled, cut into buckets of ``group_size`` batches,
+    sorted by length inside a bucket, batched, and the batches shuffled. 1 = plain random batches."""
+    eval_every: int = Field(0, ge=0)
+    """Evaluate the loss on the eval items every this many steps; 0 = only at the end."""
+    eval_batch_size: int = Field(64, ge=1, le=65536)
+    """Sequences per eval batch."""
+    save_every: int = Field(100, ge=0)
+    """Write a resumable checkpoint every this many steps; 0 = only where the run stops."""
+    log_every: int = Field(10, ge=1)
+    """Write a log row (means over the steps since the last row) every this many steps."""
+    seed: int = Field(0, ge=0)
+    """Seed of the data order and of every RNG used while training."""
+    mixed_precision: Literal["auto", "no", "bf16"] = "auto"
+    """bf16 autocast on top of float32 weights; auto = bf16 on a GPU that supports it, else no."""
+    cpu: bool = False
+    """Train on the CPU even when a GPU is present."""
+    num_threads: int = Field(0, ge=0, le=1024)
+    """torch CPU threads; 0 = leave torch's default."""
+    keep_checkpoint: bool = False
+    """Keep the last checkpoint once the budget is spent (it is only needed to resume unfinished runs)."""
+    progress: bool = True
+    """Show a tqdm progress bar (main process only)."""
+
+    @model_validator(mode="after")
+    def _check_betas(self):
+        if not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ValueError(f"betas must lie in [0, 1), got {list(self.betas)}")
+        return self
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss or the gradient norm became NaN/inf; the weights were not updated with it."""
+
+
+# ----------------------------------------------------------------------------------------------
+# data order
+
+
+def length_grouped_batches(lengths, batch_size: int, group_size: int, seed: int, epoch: int) -> list[np.ndarray]:
+    """One epoch's batches: every item exactly once, items of similar length together.
+
+    Shuffle, cut into buckets of ``batch_size * group_size`` items, sort each bucket by length
+    (longest first), cut it into batches, shuffle the batches. Padding stays small while the
+    batches' composition and order still change every epoch. Seeded by ``(seed, epoch)``.
+    """
+    lengths = np.asarray(lengths)
+    rng = np.random.default_rng([seed, epoch])
+    perm = rng.permutation(len(lengths))
+    bucket = batch_size * group_size
+    batches = []
+    for start in range(0, len(perm), bucket):
+        part = perm[start:start + bucket]
+        part = part[np.argsort(-lengths[part], kind="stable")]
+        batches.extend(part[i:i + batch_size] for i in range(0, len(part), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+class BatchOrder:
+    """The endless stream of batches, epoch after epoch; batch ``g`` of the stream on demand."""
+
+    def __init__(self, lengths, batch_size: int, group_size: int, seed: int):
+        self.lengths = np.asarray(lengths)
+        self.args = (batch_size, group_size, seed)
+        self.batches_per_epoch = len(length_grouped_batches(self.lengths, *self.args, epoch=0))
+        self._epoch, self._batches = -1, []
+
+    def epoch(self, e: int) -> list[np.ndarray]:
+        if e != self._epoch:  # the stream is read in order, so one cached epoch is enough
+            self._epoch, self._batches = e, length_grouped_batches(self.lengths, *self.args, epoch=e)
+        return self._batches
+
+    def batch(self, g: int) -> np.ndarray:
+        return self.epoch(g // self.batches_per_epoch)[g % self.batches_per_epoch]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which batches each optimizer step trains on.
+
+    A micro-step ("group") ``j`` is batches ``j*world .. j*world+world-1`` of the stream, one per
+    process; step ``s`` is groups ``s*grad_accum ..`` (the last step may hold fewer).
+    ``tokens[j]``: target tokens trained after group ``j``, all processes together.
+    """
+
+    n_groups: int
+    grad_accum: int
+    world: int
+    tokens: np.ndarray
+
+    @property
+    def n_steps(self) -> int:
+        return -(-self.n_groups // self.grad_accum)
+
+    def groups(self, step: int) -> range:
+        return range(step * self.grad_accum, min((step + 1) * self.grad_accum, self.n_groups))
+
+    def batches_after(self, step: int) -> int:
+        """Batches of the stream consumed (all processes) once ``step`` steps are done."""
+        return self.groups(step - 1).stop * self.world if step > 0 else 0
+
+    def tokens_after(self, step: int) -> int:
+        """Target tokens trained once ``step`` steps are done."""
+        return int(self.tokens[self.groups(step - 1).stop - 1]) if step > 0 else 0
+
+
+def plan_training(order: BatchOrder, target_counts, budget: int, grad_accum: int, world: int) -> Plan:
+    """The shortest run whose trained target tokens reach ``budget`` (overshoot < one micro-step)."""
+    counts = np.asarray(target_counts, dtype=np.int64)
+    per_epoch = int(counts.sum())
+    if per_epoch == 0:
+        raise ValueError("the training items have no target tokens")
+    epochs = budget / per_epoch
+    if epochs > MAX_EPOCHS:
+        raise ValueError(f"budget_tokens={budget} is {epochs:.0f} epochs of these {len(counts)} items "
+                         f"({per_epoch} target tokens each epoch); at most {MAX_EPOCHS} are allowed")
+    sums: list[np.ndarray] = []  # target tokens of each batch of the stream, epoch by epoch
+    while True:
+        sums.append(np.array([counts[b].sum() for b in order.epoch(len(sums))], dtype=np.int64))
+        if len(sums) * per_epoch < budget:
+            continue
+        flat = np.concatenate(sums)
+        g = len(flat) // world  # whole micro-steps only: every process gets a batch in each
+        cum = np.cumsum(flat[:g * world].reshape(g, world).sum(axis=1))
+        if g and cum[-1] >= budget:
+            n_groups = int(np.searchsorted(cum, budget, side="left")) + 1
+            return Plan(n_groups, grad_accum, world, cum[:n_groups])
+
+
+def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
+    """Linear warmup over ``warmup`` steps, then cosine from 1 down to ``min_ratio`` at ``total``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+# ----------------------------------------------------------------------------------------------
+# checkpoints
+
+
+def run_fingerprint(items: ItemSet, strategy: Strategy, params: TrainParams, world: int) -> str:
+    """Hash of what determines the weights: the items, the strategy, the params that shape training.
+
+    Resuming under another fingerprint would silently mix two runs, so it is refused.
+    """
+    shaping = params.model_dump(exclude={"max_steps", "eval_every", "eval_batch_size", "save_every", "log_every",
+                                         "num_threads", "keep_checkpoint", "progress"})
+    h = hashlib.sha256(json.dumps({"params": shaping, "strategy": strategy.name, "world": world,
+                                   "options": strategy.options.model_dump(mode="json")}, sort_keys=True).encode())
+    for it in items.items:
+        h.update(np.asarray(it.input_ids + it.labels + (it.question, it.perspective), dtype=np.int64).tobytes())
+        h.update(np.float64(it.weight).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _rng_state() -> dict:
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def _set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] is not None:
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def latest_checkpoint(root: Path) -> Path | None:
+    """The folder ``root/latest`` names; the pointer is rewritten only after a checkpoint is complete."""
+    pointer = root / "latest"
+    if not pointer.exists():
+        return None
+    folder = root / pointer.read_text().strip()
+    if not (folder / "state.pt").exists():
+        raise FileNotFoundError(f"{pointer} names {folder}, which holds no state.pt")
+    return folder
+
+
+def save_checkpoint(root: Path, step: int, model, optimizer, scheduler, strategy: Strategy, accelerator,
+                    fingerprint: str) -> Path | None:
+    """Write ``root/step-<step>/state.pt`` atomically and point ``root/latest`` at it (main process writes)."""
+    rngs = _gather_rng(accelerator)
+    folder = root / f"step-{step:08d}"
+    if accelerator.is_main_process:
+        trainable = {n: p.detach().cpu() for n, p in accelerator.unwrap_model(model).named_parameters()
+                     if p.requires_grad}
+        state = {"step": step, "fingerprint": fingerprint, "world": accelerator.num_processes, "model": trainable,
+                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                 "strategy": strategy.state_dict(), "rng": rngs}
+        tmp = root / f"step-{step:08d}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        torch.save(state, tmp / "state.pt")
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+        (root / "latest.tmp").write_text(folder.name)
+        os.replace(root / "latest.tmp", root / "latest")
+        for old in root.iterdir():  # earlier checkpoints and leftovers of interrupted saves
+            if old.is_dir() and old.name != folder.name:
+                shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return folder
+
+
+def _gather_rng(accelerator) -> list[dict]:
+    from accelerate.utils import gather_object
+
+    state = [_rng_state()]
+    return gather_object(state) if accelerator.num_processes > 1 else state
+
+
+def load_checkpoint(folder: Path, model, optimizer, scheduler, strategy: Strategy, accelerator,
+                    fingerprint: str) -> int:
+    """Restore everything ``save_checkpoint`` wrote; returns the step to continue from."""
+    state = torch.load(folder / "state.pt", map_location="cpu", weights_only=False)
+    if state["fingerprint"] != fingerprint:
+        raise ValueError(f"{folder}: this checkpoint was made with other items, strategy options or training "
+                         f"params; resuming would mix two runs (start over without --resume, or restore them)")
+    if state["world"] != accelerator.num_processes:
+        raise ValueError(f"{folder}: saved with {state['world']} processes, resuming with "
+                         f"{accelerator.num_processes}; the data order differs, so resume with {state['world']}")
+    result = accelerator.unwrap_model(model).load_state_dict(state["model"], strict=False)
+    if result.unexpected_keys:
+        raise ValueError(f"{folder}: weights the model does not have: {result.unexpected_keys[:5]}")
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    strategy.load_state_dict(state["strategy"])
+    _set_rng_state(state["rng"][accelerator.process_index])
+    return int(state["step"])
+
+
+# ----------------------------------------------------------------------------------------------
+# evaluation and logging
+
+
+@torch.no_grad()
+def evaluate(model, items: ItemSet, batch_size: int, pad_id: int, accelerator) -> dict:
+    """Weighted mean per-sequence loss over ``items`` and the plain mean per perspective.
+
+    Items are sorted by length (least padding); process r takes every world-th batch. The forward
+    passes bypass the DDP wrapper (which may sync buffers on every call, a collective that processes
+    with fewer eval batches would never join); the autocast wrapper is kept.
+    """
+    model.train(False)
+    model = accelerator.unwrap_model(model)
+    device, world, rank = accelerator.device, accelerator.num_processes, accelerator.process_index
+    order = np.argsort(items.lengths(), kind="stable")
+    n_persp = len(items.perspectives)
+    sums = torch.zeros(n_persp + 1, device=device)  # per perspective, then the weighted total
+    counts = torch.zeros(n_persp, device=device)
+    for start in range(rank * batch_size, len(order), world * batch_size):
+        batch = collate([items.items[i] for i in order[start:start + batch_size]], pad_id).to(device)
+        per_seq = per_sequence_loss(model_logits(model, batch), batch.labels)
+        sums[:n_persp].index_add_(0, batch.perspective, per_seq)
+        sums[n_persp] += (batch.weight * per_seq).sum()
+        counts.index_add_(0, batch.perspective, torch.ones_like(per_seq))
+    sums, counts = accelerator.reduce(sums, "sum"), accelerator.reduce(counts, "sum")
+    by_persp = {p: float(sums[i] / counts[i]) for i, p in enumerate(items.perspectives) if counts[i] > 0}
+    return {"eval_loss": float(sums[n_persp]) / len(items), "eval_loss_by_perspective": by_persp}
+
+
+class Meter:
+    """Sums since the last log row: loss, per-perspective loss, processed tokens, wall time."""
+
+    def __init__(self, n_persp: int, device):
+        self.n_persp, self.device = n_persp, device
+        self.reset()
+
+    def reset(self):
+        self.loss = 0.0  # sum of the (already all-reduced) step losses
+        self.persp_sum = torch.zeros(self.n_persp, device=self.device)
+        self.persp_n = torch.zeros(self.n_persp, device=self.device)
+        self.steps, self.tokens, self.t0 = 0, 0, time.perf_counter()
+
+    def add_batch(self, perspective: torch.Tensor, per_sequence: torch.Tensor) -> None:
+        """Stays on the device: no host sync per micro-batch."""
+        self.persp_sum.index_add_(0, perspective, per_sequence)
+        self.persp_n.index_add_(0, perspective, torch.ones_like(per_sequence))
+
+    def add_step(self, loss: float, tokens: int) -> None:
+        self.loss += loss
+        self.steps += 1
+        self.tokens += tokens
+
+    def row(self, accelerator, perspectives: list[str]) -> dict:
+        persp_sum = accelerator.reduce(self.persp_sum, "sum")
+        persp_n = accelerator.reduce(self.persp_n, "sum")
+        elapsed = time.perf_counter() - self.t0
+        out = {"loss": self.loss / self.steps,
+               "loss_by_perspective": {p: float(persp_sum[i] / persp_n[i]) for i, p in enumerate(perspectives)
+                                       if persp_n[i] > 0},
+               "tokens_per_s": self.tokens / elapsed if elapsed > 0 else None}
+        self.reset()
+        return out
+
+
+def _open_log(path: Path, keep_until: int, resume: bool) -> None:
+    """Start ``log.jsonl`` afresh, or on resume drop the rows written after the checkpoint's step
+    (they will be written again) and the final eval of the stopped run, so that a resumed log
+    reads like an uninterrupted one."""
+    if not resume or not path.exists():
+        path.unlink(missing_ok=True)
+        return
+    repair_truncated_tail(path)
+    write_jsonl(path, [r for r in read_jsonl(path, tolerate_truncated_tail=True)
+                       if r["step"] <= keep_until and r["event"] != "final_eval"])
+
+
+# ----------------------------------------------------------------------------------------------
+# the loop
+
+
+def _nonfinite_error(method: str, step: int, loss: float, grad_norm: float, lr: float,
+                     last_ckpt: Path | None) -> NonFiniteLossError:
+    what, value = ("loss", loss) if not math.isfinite(loss) else ("gradient norm", grad_norm)
+    where = last_ckpt or "none yet (no checkpoint was saved before this step)"
+    return NonFiniteLossError(f"{method}: {what} is {value} at step {step} (lr {lr:.3g}); training stopped "
+                              f"before applying it. Last good checkpoint: {where}. Lower train.lr or check "
+                              f"the data, then resume.")
+
+
+def _mixed_precision(choice: str, cpu: bool) -> str:
+    if choice == "auto":
+        return "bf16" if not cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+    return choice
+
+
+def build_optimizer(model, params: TrainParams) -> torch.optim.AdamW:
+    """AdamW on the trainable weights; decay on matrices only (norm gains and biases are not decayed)."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in trainable if p.dim() >= 2], "weight_decay": params.weight_decay},
+              {"params": [p for p in trainable if p.dim() < 2], "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=params.lr, betas=params.betas)
+
+
+def train(model, tokenizer, strategy: Strategy, train_set: ItemSet, params: TrainParams, out_dir: str | os.PathLike,
+          *, eval_set: ItemSet | None = None, resume: bool = False) -> dict:
+    """Train ``model`` on ``train_set`` with ``strategy``'s loss until the token budget is spent.
+
+    ``resume``: continue from the last checkpoint in ``out_dir/training`` (a fresh start if there
+    is none; nothing to do if that run already finished). Without it, an earlier run there is
+    discarded. Returns the run summary (also in ``training/summary.json``); the final model is
+    saved to ``out_dir`` (LoRA adapters merged into the weights).
+    """
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    from mind_lib.student import save_student
+
+    out_dir = Path(out_dir)
+    run_dir, ckpt_root = out_dir / "training", out_dir / "training" / "checkpoints"
+    if params.num_threads:
+        torch.set_num_threads(params.num_threads)
+    accelerator = Accelerator(mixed_precision=_mixed_precision(params.mixed_precision, params.cpu), cpu=params.cpu)
+    world, main = accelerator.num_processes, accelerator.is_main_process
+
+    order = BatchOrder(train_set.lengths(), params.batch_size, params.group_size, params.seed)
+    plan = plan_training(order, train_set.target_counts(), params.budget_tokens, params.grad_accum, world)
+    stop_at = plan.n_steps if params.max_steps is None else min(plan.n_steps, params.max_steps)
+    fingerprint = run_fingerprint(train_set, strategy, params, world)
+    lengths = np.asarray(train_set.lengths())
+
+    ckpt = latest_checkpoint(ckpt_root) if resume else None
+    summary_path = run_dir / "summary.json"
+    if resume and ckpt is None and summary_path.exists():
+        done = read_json(summary_path)
+        if done.get("finished") and done.get("fingerprint") == fingerprint:
+            log.info("%s: this run already finished; nothing to resume", out_dir)
+            return done
+    if ckpt is None and main:  # a fresh start: nothing of an earlier run may leak into this one
+        shutil.rmtree(run_dir, ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+    set_seed(params.seed)
+    optimizer = build_optimizer(model, params)
+    warmup = round(params.warmup_ratio * plan.n_steps)
+    # The scheduler is stepped by hand once per optimizer step (not prepared: accelerate would step
+    # it once per process, but the plan already counts steps globally).
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, partial(lr_factor, warmup=warmup, total=plan.n_steps, min_ratio=params.min_lr_ratio))
+    model, optimizer = accelerator.prepare(model, optimizer)
+    strategy.setup(model, accelerator, eval_set)
+    step = load_checkpoint(ckpt, model, optimizer, scheduler, strategy, accelerator, fingerprint) if ckpt else 0
+    log_path = run_dir / "log.jsonl"
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _open_log(log_path, step, resume=ckpt is not None)
+        log.info("%s: %s, %d steps planned (%d target tokens), starting at step %d", out_dir, strategy.name,
+                 plan.n_steps, plan.tokens_after(plan.n_steps), step)
+
+    def write_log(row: dict) -> None:
+        if main:
+            append_jsonl(log_path, [row])
+
+    pad_id, device = tokenizer.pad_token_id, accelerator.device
+    meter = Meter(len(train_set.perspectives), device)
+    last_ckpt = ckpt
+    t_start = time.perf_counter()
+    bar = tqdm(total=stop_at, initial=step, disable=not (params.progress and main), desc=f"train {strategy.name}")
+    try:
+        while step < stop_at:
+            model.train()
+            # This process's share of the step: batch g*world + rank of each of the step's groups.
+            groups = plan.groups(step)
+            micro = [order.batch(g * world + accelerator.process_index) for g in groups]
+            step_loss = torch.zeros((), device=device)
+            for i, idx in enumerate(micro):
+                batch = collate([train_set.items[j] for j in idx], pad_id).to(device)
+                # Gradients are all-reduced once per step (last micro-batch); before that they only add up.
+                with nullcontext() if i == len(micro) - 1 else accelerator.no_sync(model):
+                    out = strategy.forward_loss(model, batch)
+                    # Each micro-batch loss is a batch mean; dividing by their number makes the step's
+                    # gradient the mean over its micro-batches (grad_accum trades memory, not results).
+                    accelerator.backward(out.loss / len(micro))
+                step_loss += out.loss.detach() / len(micro)
+                meter.add_batch(batch.perspective, out.per_sequence)
+            # One host sync per step: the NaN check needs the value before the weights change.
+            loss_value = float(accelerator.reduce(step_loss, "mean"))
+            grad_norm = float(accelerator.clip_grad_norm_(model.parameters(), params.clip or math.inf))
+            if not (math.isfinite(loss_value) and math.isfinite(grad_norm)):
+                write_log({"step": step + 1, "event": "nonfinite", "loss": loss_value, "grad_norm": grad_norm})
+                raise _nonfinite_error(strategy.name, step + 1, loss_value, grad_norm, scheduler.get_last_lr()[0],
+                                       last_ckpt)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            # tokens processed by all processes (padding excluded), known from the plan without communication
+            meter.add_step(loss_value, sum(int(lengths[order.batch(g * world + r)].sum())
+                                           for g in groups for r in range(world)))
+            bar.update(1)
+
+            if step % params.log_every == 0 or step == stop_at:
+                row = {"step": step, "event": "train", **meter.row(accelerator, train_set.perspectives),
+                       "lr": scheduler.get_last_lr()[0], "grad_norm": grad_norm,
+                       "target_tokens": plan.tokens_after(step),
+                       "epoch": plan.batches_after(step) / order.batches_per_epoch}
+                bar.set_postfix(loss=f"{row['loss']:.4f}")
+                write_log(row)
+            if eval_set is not None and params.eval_every and step % params.eval_every == 0 and step < stop_at:
+                write_log({"step": step, "event": "eval", **evaluate(model, eval_set, params.eval_batch_size,
+                                                                      pad_id, accelerator)})
+            # Periodic checkpoints, and one where the run stops early (--max-steps) so it can resume; once
+            # the budget is spent a checkpoint is only written if asked for (the model folder is the result).
+            finished = step == plan.n_steps
+            if (params.save_every and step % params.save_every == 0 and not finished) or \
+                    (step == stop_at and (not finished or params.keep_checkpoint)):
+                last_ckpt = save_checkpoint(ckpt_root, step, model, optimizer, scheduler, strategy, accelerator,
+                                            fingerprint)
+    finally:
+        bar.close()
+
+    finished = step == plan.n_steps
+    final_eval = evaluate(model, eval_set, params.eval_batch_size, pad_id, accelerator) if eval_set else {}
+    if final_eval:
+        write_log({"step": step, "event": "final_eval", **final_eval})
+    wall = time.perf_counter() - t_start
+    summary = {"method": strategy.name, "finished": finished, "steps": step, "planned_steps": plan.n_steps,
+               "budget_tokens": params.budget_tokens, "target_tokens": plan.tokens_after(step),
+               "epochs": plan.batches_after(step) / order.batches_per_epoch,
+               "processes": world, "mixed_precision": accelerator.mixed_precision, "wall_s": wall,
+               "train_items": train_set.summary(), "eval_items": eval_set.summary() if eval_set else None,
+               **final_eval, "fingerprint": fingerprint}
+    if main:
+        final = accelerator.unwrap_model(model)
+        if hasattr(final, "merge_and_unload"):  # peft: one plain HF folder for evaluation
+            final = final.merge_and_unload()
+        save_student(final, tokenizer, out_dir)
+        write_json(summary_path, summary)
+        if finished and not params.keep_checkpoint:
+            shutil.rmtree(ckpt_root, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return summary

@@ -1,0 +1,104 @@
+"""``mind pretrain`` and ``mind distill`` end to end on a hand-made output root: --max-steps, --resume."""
+import argparse
+import json
+
+import pytest
+import yaml
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from mind_lib.cli_distill import add_distill_parser, add_pretrain_parser, load_training_params
+from mind_lib.distill import DistillParams
+from mind_lib.io import read_jsonl, write_jsonl
+from mind_lib.tasks.base import Example, save_examples
+from tests.distill_data import TINY, make_examples, make_rows
+
+TRAIN = dict(lr=3e-3, batch_size=4, budget_tokens=900, save_every=2, log_every=1, progress=False,
+             mixed_precision="no", cpu=True, group_size=2)
+PARAMS = {
+    "student": TINY.model_dump(exclude={"lora"}),
+    "pretrain": TRAIN | {"budget_tokens": 400},
+    "distill": {"train": TRAIN, "methods": {"dss": {"alpha": 0.4}}},
+}
+
+
+def general(n, split):
+    return [Example(f"{split}-{i}", f"What is {i} plus {i + 2}?", str(2 * i + 2), "number", split, {"skill": "arith"})
+            for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("root")
+    world, rationales = root / "data" / "world", root / "data" / "rationales"
+    splits = {"train": make_examples(10), "feedback": make_examples(3, "feedback"),
+              "general_train": general(8, "general_train"), "general_test": general(3, "general_test")}
+    for split, examples in splits.items():
+        save_examples(world / f"{split}.jsonl", examples)
+    write_jsonl(rationales / "train.jsonl", make_rows(splits["train"]))
+    write_jsonl(rationales / "feedback.jsonl", make_rows(splits["feedback"]))
+    (root / "params.yaml").write_text(yaml.safe_dump(PARAMS))
+    return root
+
+
+def mind(root, *argv):
+    parser = argparse.ArgumentParser(prog="mind")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_distill_parser(sub)
+    add_pretrain_parser(sub)
+    args = parser.parse_args([*argv, "--params", str(root / "params.yaml"), "--out-root", str(root)])
+    return args.func(args)
+
+
+@pytest.fixture(scope="module")
+def student(root):
+    assert mind(root, "pretrain") == 0
+    return root / "models" / "student_base"
+
+
+def test_pretrain_writes_a_loadable_student(student):
+    model = AutoModelForCausalLM.from_pretrained(student)
+    tok = AutoTokenizer.from_pretrained(student)
+    assert model.config.num_hidden_layers == TINY.n_layers and len(tok) == model.config.vocab_size
+    # the rationale words are in the vocabulary although the student never trained on rationales
+    assert tok.unk_token_id not in tok("x = 3 + 1 = 4.", add_special_tokens=False)["input_ids"]
+    summary = json.loads((student / "training" / "summary.json").read_text())
+    assert summary["finished"] and summary["train_items"]["perspectives"] == ["answer", "text"]
+    assert "eval_loss" in summary
+
+
+def test_distill_max_steps_then_resume(root, student, capsys):
+    out = root / "models" / "dss-seed1"
+    assert mind(root, "distill", "--method", "dss", "--seed", "1", "--out", str(out), "--max-steps", "2") == 0
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert first == {"method": "dss", "finished": False, "steps": 2, "target_tokens": first["target_tokens"]}
+    assert (out / "training" / "checkpoints" / "latest").read_text() == "step-00000002"
+    assert mind(root, "distill", "--method", "dss", "--seed", "1", "--out", str(out), "--resume") == 0
+    second = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert second["finished"] and second["steps"] > 2 and second["target_tokens"] >= TRAIN["budget_tokens"]
+    steps = [r["step"] for r in read_jsonl(out / "training" / "log.jsonl") if r["event"] == "train"]
+    assert steps == list(range(1, second["steps"] + 1))
+    assert AutoModelForCausalLM.from_pretrained(out).config.vocab_size > 0
+
+
+def test_distill_bad_method_and_missing_teacher(root, student, tmp_path):
+    with pytest.raises(ValueError, match="unknown method 'mind9'; allowed: answer_only"):
+        mind(root, "distill", "--method", "mind9", "--out", str(tmp_path))
+    bad = dict(PARAMS, distill={"train": TRAIN, "methods": {"std_cot": {"golden_teacher": "oracle"}}})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(bad))
+    parser = argparse.ArgumentParser()
+    add_distill_parser(parser.add_subparsers())
+    args = parser.parse_args(["distill", "--method", "std_cot", "--out", str(tmp_path / "o"), "--params",
+                              str(tmp_path / "params.yaml"), "--out-root", str(root)])
+    with pytest.raises(ValueError, match="golden teacher 'oracle' has no rationale"):
+        args.func(args)
+
+
+def test_training_params_errors_name_the_key(tmp_path):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"distill": {"train": {"lrr": 1}}}))
+    with pytest.raises(ValueError, match=r"params.yaml: distill.train.lrr: Extra inputs are not permitted"):
+        load_training_params(tmp_path / "params.yaml")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"pretrain": {"batch_size": 0}}))
+    with pytest.raises(ValueError, match=r"pretrain.batch_size: Input should be greater than or equal to 1"):
+        load_training_params(tmp_path / "params.yaml")
+    with pytest.raises(ValueError, match="unknown method 'nope'"):
+        DistillParams(methods={"nope": {}})

@@ -1,0 +1,252 @@
+"""The training loop: data order, token budget, exact resume, NaN stop, logs, LoRA."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM
+
+from mind_lib.io import read_json, read_jsonl
+from mind_lib.strategies import get_strategy
+from mind_lib.strategies.ftcot_diverse import FtcotDiverse
+from mind_lib.student import LoraParams, load_student
+from mind_lib.trainer import BatchOrder, NonFiniteLossError, length_grouped_batches, plan_training, train
+from tests.distill_data import fast_train, make_examples, make_rows, save_tiny_student
+
+EXAMPLES = make_examples(12)
+ROWS = make_rows(EXAMPLES)
+EVAL_EXAMPLES = make_examples(4, "feedback")
+EVAL_ROWS = make_rows(EVAL_EXAMPLES)
+
+
+@pytest.fixture(scope="module")
+def student_dir(tmp_path_factory):
+    return save_tiny_student(tmp_path_factory.mktemp("student"), EXAMPLES + EVAL_EXAMPLES, ROWS + EVAL_ROWS)
+
+
+class Counting(FtcotDiverse):
+    """A stateful strategy: its loss scale depends on how many batches it has seen, so a resume that
+    lost or replayed its state would end with other weights."""
+
+    name = "counting_test"
+
+    def __init__(self, options=None, crash_at=None, nan_at=None):
+        super().__init__(options)
+        self.calls, self.crash_at, self.nan_at = 0, crash_at, nan_at
+
+    def forward_loss(self, model, batch):
+        self.calls += 1
+        if self.calls == self.crash_at:
+            raise KeyboardInterrupt("killed mid-step")
+        out = super().forward_loss(model, batch)
+        out.loss = out.loss * (1 + 0.1 * (self.calls % 3))
+        if self.nan_at is not None and self.calls >= self.nan_at:
+            out.loss = out.loss * float("nan")
+        return out
+
+    def state_dict(self):
+        return {"calls": self.calls}
+
+    def load_state_dict(self, state):
+        self.calls = state["calls"]
+
+
+RESUME_PARAMS = fast_train(grad_accum=2, save_every=2, eval_every=2, budget_tokens=1600)
+
+
+def run(student_dir, out, strategy=None, params=None, resume=False, lora=None):
+    model, tok = load_student(student_dir, lora=lora)
+    strategy = strategy or Counting()
+    items = strategy.build_items(EXAMPLES, ROWS, tok, 96)
+    eval_set = strategy.build_items(EVAL_EXAMPLES, EVAL_ROWS, tok, 96)
+    return train(model, tok, strategy, items, params or fast_train(), out, eval_set=eval_set, resume=resume)
+
+
+def weights(folder):
+    return load_file(folder / "model.safetensors")
+
+
+def assert_same_weights(a, b):
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+
+
+def train_rows(folder):
+    return [{k: v for k, v in r.items() if k != "tokens_per_s"} for r in read_jsonl(folder / "training" / "log.jsonl")]
+
+
+# ------------------------------------------------------------------------------------------------
+# data order and budget (no model)
+
+
+@pytest.mark.parametrize("seed,epoch", [(0, 0), (0, 1), (3, 5)])
+def test_length_grouped_batches_visit_every_item_exactly_once(seed, epoch):
+    lengths = np.random.default_rng(9).integers(5, 200, size=103)
+    batches = length_grouped_batches(lengths, batch_size=8, group_size=4, seed=seed, epoch=epoch)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(103))
+    assert all(1 <= len(b) <= 8 for b in batches)
+    padded = sum(len(b) * lengths[b].max() for b in batches)
+    shuffled = np.random.default_rng(seed).permutation(103)
+    padded_random = sum(8 * lengths[shuffled[i:i + 8]].max() for i in range(0, 103, 8))
+    assert padded < 0.8 * padded_random  # buckets keep padding small
+
+
+def test_batch_order_changes_every_epoch_and_is_seeded():
+    lengths = list(range(40))
+    order = BatchOrder(lengths, 4, 2, seed=1)
+    epoch0 = [b.tolist() for b in order.epoch(0)]
+    assert [b.tolist() for b in order.epoch(1)] != epoch0
+    assert [b.tolist() for b in BatchOrder(lengths, 4, 2, seed=1).epoch(0)] == epoch0
+    assert order.batch(order.batches_per_epoch).tolist() == order.epoch(1)[0].tolist()
+
+
+@pytest.mark.parametrize("grad_accum,world", [(1, 1), (3, 1), (2, 2)])
+def test_plan_meets_the_budget_within_one_micro_step(grad_accum, world):
+    rng = np.random.default_rng(0)
+    counts = rng.integers(1, 50, size=37)
+    order = BatchOrder(rng.integers(10, 90, size=37), 4, 2, seed=0)
+    budget = 5 * int(counts.sum()) + 17  # a bit over five epochs
+    plan = plan_training(order, counts, budget, grad_accum, world)
+    group = [sum(int(counts[order.batch(j * world + r)].sum()) for r in range(world)) for j in range(plan.n_groups)]
+    assert plan.tokens.tolist() == np.cumsum(group).tolist()
+    assert plan.tokens[-2] < budget <= plan.tokens[-1]  # stops at the first micro-step that reaches it
+    assert plan.tokens_after(plan.n_steps) == plan.tokens[-1]
+    assert all(len(plan.groups(s)) == grad_accum for s in range(plan.n_steps - 1))
+    assert 1 <= len(plan.groups(plan.n_steps - 1)) <= grad_accum
+
+
+def test_budget_too_large_for_the_data():
+    with pytest.raises(ValueError, match="epochs of these 2 items"):
+        plan_training(BatchOrder([3, 4], 1, 1, 0), [1, 1], 10**9, 1, 1)
+
+
+def test_equal_budget_means_equal_target_tokens_across_methods(student_dir, tmp_path):
+    params = fast_train(budget_tokens=300, log_every=100)
+    seen = {}
+    for method in ("answer_only", "std_cot", "ftcot_diverse", "dss"):
+        summary = run(student_dir, tmp_path / method, get_strategy(method), params)
+        per_item = summary["train_items"]["target_tokens"] / summary["train_items"]["items"]
+        seen[method] = (summary["target_tokens"], summary["steps"], per_item)
+        assert summary["finished"]
+        # overshoot below one micro-batch: at most batch_size items of the longest target
+        assert 300 <= summary["target_tokens"] < 300 + 4 * 40
+    # equal tokens, so the method with short targets makes more steps
+    assert seen["answer_only"][1] > seen["ftcot_diverse"][1]
+
+
+# ------------------------------------------------------------------------------------------------
+# checkpoints
+
+
+@pytest.fixture(scope="module")
+def straight(student_dir, tmp_path_factory):
+    """The reference: an uninterrupted run (2 micro-batches per step, eval every 2 steps)."""
+    out = tmp_path_factory.mktemp("straight")
+    summary = run(student_dir, out, params=RESUME_PARAMS)
+    assert summary["finished"] and summary["steps"] >= 6
+    return out, summary
+
+
+def test_stop_and_resume_gives_the_same_weights(student_dir, tmp_path, straight):
+    ref, ref_summary = straight
+    params = RESUME_PARAMS
+    first = run(student_dir, tmp_path, params=params.model_copy(update={"max_steps": 3}))
+    assert not first["finished"] and first["steps"] == 3
+    assert (tmp_path / "training" / "checkpoints" / "latest").read_text() == "step-00000003"
+    assert (tmp_path / "config.json").exists()  # a stopped run still leaves a loadable model
+    second = run(student_dir, tmp_path, params=params, resume=True)
+    assert second["finished"] and second["steps"] == ref_summary["steps"]
+    assert second["target_tokens"] == ref_summary["target_tokens"]
+    assert_same_weights(ref, tmp_path)
+    assert train_rows(tmp_path) == train_rows(ref)
+    assert not (tmp_path / "training" / "checkpoints").exists()  # removed once the budget is spent
+
+
+def test_killed_mid_step_resumes_to_the_same_weights(student_dir, tmp_path, straight):
+    ref, _ = straight
+    params = RESUME_PARAMS
+    with pytest.raises(KeyboardInterrupt):
+        run(student_dir, tmp_path, strategy=Counting(crash_at=10), params=params)  # 2nd micro-batch of step 5
+    assert (tmp_path / "training" / "checkpoints" / "latest").read_text() == "step-00000004"
+    run(student_dir, tmp_path, params=params, resume=True)
+    assert_same_weights(ref, tmp_path)
+    assert train_rows(tmp_path) == train_rows(ref)
+
+
+def test_killed_while_saving_a_checkpoint_resumes_from_the_previous_one(student_dir, tmp_path, straight, monkeypatch):
+    ref, _ = straight
+    real_save, calls = torch.save, []
+
+    def dying_save(obj, path):
+        calls.append(path)
+        if len(calls) == 2:  # the second checkpoint: half a file, then the process dies
+            open(path, "wb").write(b"partial")
+            raise KeyboardInterrupt("killed while saving")
+        real_save(obj, path)
+
+    monkeypatch.setattr(torch, "save", dying_save)
+    with pytest.raises(KeyboardInterrupt):
+        run(student_dir, tmp_path, params=RESUME_PARAMS)
+    monkeypatch.setattr(torch, "save", real_save)
+    assert (tmp_path / "training" / "checkpoints" / "latest").read_text() == "step-00000002"
+    run(student_dir, tmp_path, params=RESUME_PARAMS, resume=True)
+    assert_same_weights(ref, tmp_path)
+
+
+def test_resume_after_the_end_does_nothing(student_dir, straight):
+    ref, ref_summary = straight
+    before = (ref / "training" / "log.jsonl").read_text()
+    again = run(student_dir, ref, params=RESUME_PARAMS, resume=True)
+    assert again == json.loads(json.dumps(ref_summary))
+    assert (ref / "training" / "log.jsonl").read_text() == before
+
+
+def test_resume_refuses_a_checkpoint_of_other_params(student_dir, tmp_path):
+    run(student_dir, tmp_path, params=fast_train(max_steps=1))
+    with pytest.raises(ValueError, match="other items, strategy options or training params"):
+        run(student_dir, tmp_path, params=fast_train(lr=1e-2), resume=True)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(student_dir, tmp_path):
+    with pytest.raises(NonFiniteLossError, match=r"loss is nan at step 3 .*Last good checkpoint: .*step-00000002"):
+        run(student_dir, tmp_path, strategy=Counting(nan_at=3), params=fast_train(save_every=2))
+    assert (tmp_path / "training" / "checkpoints" / "latest").read_text() == "step-00000002"
+    assert not (tmp_path / "config.json").exists()
+    assert read_jsonl(tmp_path / "training" / "log.jsonl")[-1]["event"] == "nonfinite"
+
+
+# ------------------------------------------------------------------------------------------------
+# logs and outputs
+
+
+def test_log_rows_and_summary(straight):
+    ref, summary = straight
+    rows = read_jsonl(ref / "training" / "log.jsonl")
+    train_rows_ = [r for r in rows if r["event"] == "train"]
+    eval_rows = [r for r in rows if r["event"] in ("eval", "final_eval")]
+    assert [r["step"] for r in train_rows_] == list(range(1, summary["steps"] + 1))
+    first = train_rows_[0]
+    assert set(first) >= {"loss", "loss_by_perspective", "lr", "tokens_per_s", "target_tokens", "grad_norm", "epoch"}
+    assert set(first["loss_by_perspective"]) <= {"expert", "equation", "narrative"}
+    assert [r["target_tokens"] for r in train_rows_] == sorted(r["target_tokens"] for r in train_rows_)
+    assert train_rows_[-1]["target_tokens"] == summary["target_tokens"]
+    lrs = [r["lr"] for r in train_rows_]
+    assert max(lrs) == pytest.approx(3e-3) and lrs[-1] == pytest.approx(3e-4)  # warmup, cosine to 10%
+    assert [r["step"] for r in eval_rows] == [2, 4, 6, 8, summary["steps"]] and rows[-1]["event"] == "final_eval"
+    assert "eval_loss_by_perspective" in eval_rows[0]
+    assert read_json(ref / "training" / "summary.json")["eval_loss"] == eval_rows[-1]["eval_loss"]
+    assert summary["eval_loss"] < eval_rows[0]["eval_loss"]  # it learns
+
+
+def test_lora_run_saves_a_merged_plain_model(student_dir, tmp_path):
+    summary = run(student_dir, tmp_path, get_strategy("std_cot"), fast_train(max_steps=2, lr=1e-2),
+                  lora=LoraParams(r=2, alpha=4, dropout=0.0))
+    assert summary["steps"] == 2
+    model = AutoModelForCausalLM.from_pretrained(tmp_path)
+    assert not any("lora" in k for k in model.state_dict())
+    base = AutoModelForCausalLM.from_pretrained(student_dir)
+    changed = [k for k, v in model.state_dict().items() if not torch.equal(v, base.state_dict()[k])]
+    assert changed and all("proj" in k for k in changed)  # only adapted linear layers moved
