@@ -58,7 +58,7 @@ def distill(method: str, seed: int, out_dir: str | os.PathLike, *, train_example
     if not train_examples:
         raise ValueError("distill: no training questions")
     train_items = strategy.text_items(train_examples, rows)
-    eval_items = strategy.text_items(eval_examples, eval_rows or []) if eval_examples else None
+    eval_items = strategy.feedback_items(eval_examples, eval_rows or []) if eval_examples else None
     update: dict[str, Any] = {"seed": seed} | ({"max_steps": max_steps} if max_steps is not None else {})
     params = TrainParams.model_validate(params.model_dump() | update)
     set_seed(seed)  # LoRA adapters are initialised randomly

@@ -458,7 +458,7 @@ def train(model, tokenizer, strategy: Strategy, train_set: ItemSet, params: Trai
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, partial(lr_factor, warmup=warmup, total=plan.n_steps, min_ratio=params.min_lr_ratio))
     model, optimizer = accelerator.prepare(model, optimizer)
-    strategy.setup(model, accelerator, eval_set)
+    strategy.setup(model, accelerator, train_set, eval_set)
     step = load_checkpoint(ckpt, model, optimizer, scheduler, strategy, accelerator, fingerprint) if ckpt else 0
     log_path = run_dir / "log.jsonl"
     if main:
@@ -511,7 +511,7 @@ def train(model, tokenizer, strategy: Strategy, train_set: ItemSet, params: Trai
 
             if step % params.log_every == 0 or step == stop_at:
                 row = {"step": step, "event": "train", **meter.row(accelerator, train_set.perspectives),
-                       "lr": scheduler.get_last_lr()[0], "grad_norm": grad_norm,
+                       **strategy.log_row(), "lr": scheduler.get_last_lr()[0], "grad_norm": grad_norm,
                        "target_tokens": plan.tokens_after(step),
                        "epoch": plan.batches_after(step) / order.batches_per_epoch}
                 bar.set_postfix(loss=f"{row['loss']:.4f}")

@@ -104,7 +104,8 @@ def test_items_tokenize_with_question_and_perspective_tables():
 
 
 def test_unknown_method_lists_the_allowed_names():
-    with pytest.raises(ValueError, match="unknown method 'mind2'; allowed: answer_only, dss, ftcot_diverse, std_cot"):
+    with pytest.raises(ValueError, match="unknown method 'mind2'; allowed: answer_only, dss, ftcot_diverse, mind, "
+                                         "mind_fixed_inertia, mind_heuristic_ta, mind_inverted, mind_no_inertia, std_cot"):
         get_strategy("mind2")
 
 

@@ -11,9 +11,20 @@ from mind_lib.strategies.answer_only import AnswerOnly
 from mind_lib.strategies.base import Strategy
 from mind_lib.strategies.dss import Dss
 from mind_lib.strategies.ftcot_diverse import FtcotDiverse
+from mind_lib.strategies.mind import Mind
 from mind_lib.strategies.std_cot import StdCot
 
 _REGISTRY: dict[str, type[Strategy]] = {}
+# Named variants: a registered strategy with other default options (the ablations and controls).
+# Options given for the variant itself are applied on top of these defaults.
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "mind_no_inertia": ("mind", {"inertia": "off"}),
+    "mind_fixed_inertia": ("mind", {"inertia": "fixed"}),
+    "mind_heuristic_ta": ("mind", {"ta_mode": "heuristic"}),
+    "mind_inverted": ("mind", {"ta_mode": "inverted"}),
+    **{f"std_cot_{teacher}": ("std_cot", {"golden_teacher": teacher})
+       for teacher in ("equation", "narrative", "program", "backward", "expert")},
+}
 
 
 def register_strategy(cls: type[Strategy]) -> type[Strategy]:
@@ -24,16 +35,21 @@ def register_strategy(cls: type[Strategy]) -> type[Strategy]:
     return cls
 
 
-for _cls in (AnswerOnly, StdCot, FtcotDiverse, Dss):
+for _cls in (AnswerOnly, StdCot, FtcotDiverse, Dss, Mind):
     register_strategy(_cls)
 
 
 def strategy_names() -> list[str]:
-    return sorted(_REGISTRY)
+    return sorted([*_REGISTRY, *VARIANTS])
 
 
 def get_strategy(name: str, options: dict[str, Any] | None = None) -> Strategy:
     """The strategy called ``name`` with validated ``options``; unknown names list the allowed ones."""
+    if name in VARIANTS:
+        base, defaults = VARIANTS[name]
+        strategy = _REGISTRY[base]({**defaults, **(options or {})})
+        strategy.name = name  # logs, checkpoints and reports carry the variant's name
+        return strategy
     if name not in _REGISTRY:
         raise ValueError(f"unknown method {name!r}; allowed: {', '.join(strategy_names())}")
     return _REGISTRY[name](options)

@@ -10,7 +10,8 @@ A strategy is two small pieces the trainer calls without knowing which method it
 
 Stateful methods (MIND's Teaching Assistant network, whose per-rationale weights multiply the
 per-rationale losses) override ``forward_loss(model, batch)`` (e.g. to run their own step on
-the feedback set), ``setup`` (to receive the model, the accelerator and the feedback items) and
+the feedback set), ``setup`` (to receive the model, the accelerator, the training and the
+feedback items), ``log_row`` (their dynamics, written into the training log) and
 ``state_dict``/``load_state_dict`` (saved in every checkpoint). Batches carry each sequence's
 question index and perspective id, so per-sequence losses can be grouped by question.
 """
@@ -216,8 +217,16 @@ class Strategy(ABC):
         """One training forward pass; override to add work around it (e.g. a meta-step)."""
         return self.loss(model_logits(model, batch), batch)
 
-    def setup(self, model, accelerator, feedback: ItemSet | None) -> None:
+    def feedback_items(self, examples: Sequence[Example], rows: Sequence[dict]) -> list[TextItem]:
+        """Items of the held-out feedback/eval set (default: built like the training items)."""
+        return self.text_items(examples, rows)
+
+    def setup(self, model, accelerator, train_set: ItemSet, feedback: ItemSet | None) -> None:
         """Called once before training with the prepared model; stateless strategies need nothing."""
+
+    def log_row(self) -> dict[str, Any]:
+        """Extra fields for the training log (e.g. MIND's TA weights); read and reset at each log row."""
+        return {}
 
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint must hold to resume this strategy exactly (empty when stateless)."""

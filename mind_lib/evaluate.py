@@ -1,0 +1,299 @@
+"""Batched greedy generation -> prediction rows -> prediction files.
+
+``generate_batched`` decodes many prompts at once with a KV cache: prompts are sorted by length
+(so that a batch holds prompts of similar length and padding stays small), left-padded (so that
+every row's next token sits in the last column), and each row stops at its eos or, with
+``stop_at_answer``, as soon as its answer sentence ("The answer is X.") is complete; finished
+rows leave the batch (their cache rows are dropped), and the batch ends when no row is left.
+Its outputs equal one-by-one greedy decoding (``model.generate(do_sample=False)``), which the
+tests check.
+
+``evaluate_suite`` turns a suite's examples into prediction rows (the ``ARCHITECTURE.md``
+contract: ``id, split, output, pred_answer, gold, correct``, plus ``kind`` and the example's
+``n_steps``/``skill`` when it has them), scored by ``mind_lib.answers``. Rows live at
+``<predictions>/<method>/seed<k>/<suite>.jsonl`` (``prediction_path``).
+"""
+from __future__ import annotations
+
+import inspect
+import os
+import re
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Sequence
+
+import torch
+from transformers import DynamicCache, StoppingCriteria
+
+from mind_lib.answers import answers_match, extract_answer
+from mind_lib.io import check_fields, read_jsonl, write_jsonl
+from mind_lib.tasks.base import Example
+
+# Where the answer statement starts in a student's output ("The answer is X.", formatting.answer_text).
+_ANSWER_MARKER = re.compile(r"\banswer\s+is\b", re.IGNORECASE)
+_LEADING = re.compile(r"[ \t\r\n:]*")  # what extract_answer skips after a marker
+_CLOSERS = (".", "\n")
+_DECIMAL_BEFORE = re.compile(r"\d\.\d+$")  # text ending in a number that already has its decimal point
+
+PREDICTION_FIELDS = {"id": str, "split": str, "output": str, "pred_answer": (str, type(None)), "gold": str,
+                     "correct": bool}
+_META_FIELDS = ("n_steps", "skill")  # copied from Example.meta into prediction rows (accuracy by steps / skill)
+_PREDICTION_FILE = re.compile(r"seed(\d+)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Where an answer sentence ends
+# ---------------------------------------------------------------------------------------------
+
+def answer_line_end(text: str) -> int | None:
+    """Index just past the end of the completed answer sentence of ``text``, or None while there is none.
+
+    The answer sentence starts at the last "answer is" and holds at least one character; it ends at
+    a newline (excluded) or a period (included). A period between digits is a decimal point, so a
+    period right after an integer closes the sentence only once a non-digit follows: "is 12." is not
+    complete yet ("is 12.5." may follow); "is 12. ", "is 12.5." and "is yes." are.
+    """
+    last = None
+    for last in _ANSWER_MARKER.finditer(text):
+        pass
+    if last is None:
+        return None
+    start = _LEADING.match(text, last.end()).end()
+    for i in range(start, len(text)):
+        ch = text[i]
+        if ch == "\n":
+            return i
+        if ch == "." and (not text[i - 1].isdigit() or _DECIMAL_BEFORE.search(text, 0, i)
+                          or (i + 1 < len(text) and not text[i + 1].isdigit())):
+            return i + 1
+    return None
+
+
+def trim_to_answer(text: str) -> str:
+    """``text`` cut right after its completed answer sentence (unchanged when there is none)."""
+    end = answer_line_end(text)
+    return text if end is None else text[:end]
+
+
+class AnswerLineStop(StoppingCriteria):
+    """``transformers.generate`` criterion: a row is done once its continuation's answer sentence is complete.
+
+    ``prompt_len``: the (padded) prompt length; only tokens after it are the continuation. Decodes
+    every row at every step, so it is meant for references and baselines; ``generate_batched``
+    checks only rows whose last tokens may close a sentence.
+    """
+
+    def __init__(self, tokenizer, prompt_len: int):
+        self.tokenizer, self.prompt_len = tokenizer, prompt_len
+
+    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+        """input_ids: ``(B, T)`` -> ``(B,)`` bool, True where the row is finished."""
+        texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_len:], skip_special_tokens=True)
+        return torch.tensor([answer_line_end(t) is not None for t in texts], device=input_ids.device)
+
+
+class _AnswerWatch:
+    """Per-row answer-sentence check for ``generate_batched``, decoding only when it can matter.
+
+    A sentence can only close on a token whose text holds a period or newline, or on the token
+    right after one (a period after a digit waits for the next character), so other steps cost
+    one dictionary lookup.
+    """
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        self._closes: dict[int, bool] = {}
+        self._after_closer: set[int] = set()  # rows whose previous token may have closed a sentence
+
+    def _may_close(self, token: int) -> bool:
+        if token not in self._closes:
+            piece = self.tokenizer.decode([token], skip_special_tokens=True)
+            self._closes[token] = any(c in piece for c in _CLOSERS)
+        return self._closes[token]
+
+    def done(self, row: int, tokens: list[int]) -> bool:
+        """True when row ``row``'s continuation ``tokens`` (ids so far) holds a complete answer sentence."""
+        may_close = self._may_close(tokens[-1])
+        check = may_close or row in self._after_closer
+        (self._after_closer.add if may_close else self._after_closer.discard)(row)
+        return check and answer_line_end(self.tokenizer.decode(tokens, skip_special_tokens=True)) is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# Batched greedy generation
+# ---------------------------------------------------------------------------------------------
+
+def prompt_ids(tokenizer, prompts: Sequence[str]) -> list[list[int]]:
+    """Token ids of each prompt as the student saw it in training: ``[bos] + prompt`` (bos when the tokenizer has one).
+
+    Same rule as ``formatting.tokenize_pairs``: the text is encoded without special tokens and bos is prepended.
+    """
+    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    enc = tokenizer(list(prompts), add_special_tokens=False)["input_ids"] if prompts else []
+    return [bos + ids for ids in enc]
+
+
+def pad_left(seqs: Sequence[Sequence[int]], value: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack rows padded on the left: ``(ids, mask)``, both ``(B, T)`` long, ``T`` = longest row.
+
+    ``mask`` is 1 on real tokens and 0 on padding.
+    """
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), value, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        if s:
+            ids[i, width - len(s):] = torch.as_tensor(s, dtype=torch.long)
+            mask[i, width - len(s):] = 1
+    return ids, mask
+
+
+def _eos_ids(model, tokenizer) -> set[int]:
+    """The tokenizer's eos plus every eos the model's generation config names (chat models have several)."""
+    ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
+    gen = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids.update([gen] if isinstance(gen, int) else (gen or []))
+    return ids
+
+
+def _cache_kwarg(model) -> str:
+    """The forward argument that takes the KV cache: ``cache`` (recent transformers 5.x), else ``past_key_values``."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft wraps the HF model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
+def _model_device(model) -> torch.device:
+    device = getattr(model, "device", None)
+    return device if isinstance(device, torch.device) else next(model.parameters()).device
+
+
+def _generate_batch(model, tokenizer, seqs: Sequence[Sequence[int]], max_new_tokens: int, stop_at_answer: bool,
+                    pad_id: int, eos: set[int]) -> list[list[int]]:
+    """Greedy continuations (token ids, eos excluded) of one batch of prompt ids.
+
+    Shapes: ``ids``/``positions`` ``(B, T)`` the left-padded prompts and their position ids (pads take
+    no position, so a left-padded row is numbered as if it were alone); ``mask`` ``(b, T + step)`` with
+    ``b`` the rows still running; ``tokens``/``next_pos`` ``(b,)`` each row's newest token and the
+    position id it is fed at.
+    """
+    device = _model_device(model)
+    ids, mask = (t.to(device) for t in pad_left(seqs, pad_id))
+    positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+    cache = DynamicCache(config=getattr(model, "config", None))
+    cache_kw = _cache_kwarg(model)
+    out: list[list[int]] = [[] for _ in seqs]
+    watch = _AnswerWatch(tokenizer) if stop_at_answer else None
+    rows = list(range(len(seqs)))  # batch row -> index in ``seqs``
+    next_pos = positions[:, -1] + 1
+    step_input, step_pos = ids, positions
+    for step in range(max_new_tokens):
+        logits = model(input_ids=step_input, attention_mask=mask, position_ids=step_pos, use_cache=True,
+                       logits_to_keep=1, **{cache_kw: cache}).logits[:, -1]
+        tokens = logits.argmax(dim=-1)  # (b,)
+        keep = []
+        for j, tok in enumerate(tokens.tolist()):
+            row = rows[j]
+            if tok in eos:
+                continue
+            out[row].append(tok)
+            if not (watch and watch.done(row, out[row])):
+                keep.append(j)
+        if not keep or step == max_new_tokens - 1:
+            break
+        if len(keep) < len(rows):  # finished rows leave the batch and the cache
+            index = torch.tensor(keep, device=device)
+            cache.batch_select_indices(index)
+            tokens, mask, next_pos = tokens[index], mask[index], next_pos[index]
+            rows = [rows[j] for j in keep]
+        mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
+        step_input, step_pos = tokens[:, None], next_pos[:, None]
+        next_pos = next_pos + 1
+    return out
+
+
+@torch.inference_mode()
+def generate_batched(model, tokenizer, prompts: Sequence[str], max_new_tokens: int, batch_size: int,
+                     stop_at_answer: bool = True) -> list[str]:
+    """Greedy continuations of ``prompts`` (decoded, prompt excluded), in the order of ``prompts``.
+
+    Prompts are encoded as in training (``prompt_ids``), sorted by length, decoded ``batch_size`` at a
+    time with left padding (pad id: the tokenizer's pad, else its eos; the tokenizer itself is not
+    modified), on ``model``'s device, in eval mode (the model's mode is restored afterwards). A row
+    stops at eos, after ``max_new_tokens`` tokens, or, with ``stop_at_answer``, once its answer
+    sentence is complete (``answer_line_end``); its text is then cut right after that sentence
+    (``trim_to_answer``), which drops the one token a sentence ending in "digit." waits for.
+    """
+    if batch_size < 1 or max_new_tokens < 1:
+        raise ValueError(f"batch_size and max_new_tokens must be >= 1, got {batch_size} and {max_new_tokens}")
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    if pad_id is None:
+        raise ValueError("the tokenizer has neither a pad nor an eos token")
+    seqs = prompt_ids(tokenizer, prompts)
+    if any(not s for s in seqs):
+        raise ValueError("an empty prompt (and no bos token) gives the model nothing to continue")
+    eos = _eos_ids(model, tokenizer)
+    order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i]))  # longest first: peak memory shows at once
+    texts: list[str] = [""] * len(seqs)
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            continuations = _generate_batch(model, tokenizer, [seqs[i] for i in chunk], max_new_tokens,
+                                            stop_at_answer, pad_id, eos)
+            for i, text in zip(chunk, tokenizer.batch_decode(continuations, skip_special_tokens=True)):
+                texts[i] = trim_to_answer(text) if stop_at_answer else text
+    finally:
+        model.train(was_training)
+    return texts
+
+
+# ---------------------------------------------------------------------------------------------
+# Prediction rows and files
+# ---------------------------------------------------------------------------------------------
+
+def score_output(example: Example, output: str) -> dict:
+    """One prediction row: the contract's fields, ``kind``, and the example's ``n_steps``/``skill`` when present."""
+    pred = extract_answer(output, example.kind)
+    row = {"id": example.id, "split": example.split, "output": output, "pred_answer": pred, "gold": example.answer,
+           "correct": answers_match(pred, example.answer, example.kind), "kind": example.kind}
+    row.update({k: example.meta[k] for k in _META_FIELDS if k in example.meta})
+    return row
+
+
+def evaluate_suite(model, tokenizer, examples: Sequence[Example], prompt_fn: Callable[[str], str],
+                   max_new_tokens: int, batch_size: int) -> list[dict]:
+    """Generate an answer for every example (prompt: ``prompt_fn(question)``, e.g. ``Strategy.prompt``) and score it."""
+    outputs = generate_batched(model, tokenizer, [prompt_fn(e.question) for e in examples], max_new_tokens,
+                               batch_size, stop_at_answer=True)
+    return [score_output(e, o) for e, o in zip(examples, outputs)]
+
+
+def prediction_path(root: str | os.PathLike, method: str, seed: int, suite: str) -> Path:
+    """``<root>/<method>/seed<seed>/<suite>.jsonl`` (root: e.g. ``reports/predictions``)."""
+    return Path(root) / method / f"seed{seed}" / f"{suite}.jsonl"
+
+
+def save_predictions(path: str | os.PathLike, rows: Iterable[Mapping]) -> Path:
+    """Write prediction rows atomically; a row missing a contract field is refused before anything is written."""
+    rows = list(rows)
+    for i, row in enumerate(rows, start=1):
+        check_fields(row, PREDICTION_FIELDS, f"{path} (row to write)", i)
+    return write_jsonl(path, rows)
+
+
+def load_predictions(path: str | os.PathLike) -> list[dict]:
+    """Read prediction rows; a bad row raises a ``DataError`` naming the file, line and field."""
+    return read_jsonl(path, required=PREDICTION_FIELDS)
+
+
+def load_prediction_tree(root: str | os.PathLike) -> dict[tuple[str, int, str], list[dict]]:
+    """Every ``<root>/<method>/seed<k>/<suite>.jsonl`` as ``{(method, k, suite): rows}`` (``build_summary``'s input)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no predictions folder; run the evaluate stage first")
+    tree = {}
+    for path in sorted(root.glob("*/seed*/*.jsonl")):
+        m = _PREDICTION_FILE.fullmatch(path.parent.name)
+        if m:
+            tree[(path.parent.parent.name, int(m.group(1)), path.stem)] = load_predictions(path)
+    return tree

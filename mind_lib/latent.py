@@ -1,0 +1,479 @@
+"""Latent analysis: what distillation does to the student's hidden states.
+
+- ``hidden_states(model, tokenizer, texts)``: pooled states of every layer of any HF causal LM,
+  shape ``(n_layers + 1, N, d)``; a text may be a ``(prefix, text)`` pair whose prefix is read as
+  context but not pooled (e.g. a prompt before a rationale).
+- Quantities on a matrix of states ``X`` of shape ``(N, d)``: ``effective_rank``, ``linear_cka``,
+  ``perspective_alignment``, ``probe_accuracy``; ``intermediate_targets`` gives probe labels from
+  world problems' step lists.
+- ``latent_report(...)``: all of them per method and per layer, the content of
+  ``reports/metrics/latent.json``.
+- ``pca_tsne_figure``, ``layer_curves_figure``: figures (callers save them with
+  ``mind_lib.report.save_figure``).
+
+Every quantity is computed in float64 from float32 states. Undefined values (e.g. the CKA of a
+representation that is the same for every input) are ``nan`` here and ``None`` in the report.
+"""
+from __future__ import annotations
+
+import math
+from typing import Literal, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from mind_lib.formatting import format_prompt
+from mind_lib.tasks.base import Example
+
+Pool = Literal["last", "mean"]
+Metric = Literal["cosine", "euclidean"]
+TargetKind = Literal["bucket", "mod"]
+Text = str | tuple[str, str]
+"""A plain text (every token pooled) or a ``(prefix, text)`` pair (only the text's tokens pooled)."""
+
+LAYER_KEYS = ("effective_rank", "cka_to_base", "probe_acc", "nearest_perspective", "perspective_distance")
+"""What ``latent_report`` gives for every method and layer."""
+
+
+# ---------------------------------------------------------------------------------------------
+# hidden states
+
+
+def _encode(tokenizer, texts: Sequence[Text], max_len: int | None) -> list[tuple[list[int], int]]:
+    """``[bos] prefix text`` token ids of each text and how many trailing tokens are the text's.
+
+    Prefix and text are tokenized separately (as ``formatting.tokenize_pairs`` does for training),
+    so the pooled span is exact. Beyond ``max_len`` tokens the text is cut at its end.
+    """
+    pairs = [t if isinstance(t, tuple) else ("", t) for t in texts]
+    prefixes, bodies = [tokenizer(list(side), add_special_tokens=False)["input_ids"] for side in zip(*pairs)]
+    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    out = []
+    for i, (prefix, body) in enumerate(zip(prefixes, bodies)):
+        context = bos + prefix
+        if max_len is not None:
+            if len(context) >= max_len:
+                raise ValueError(f"text {i}: its prefix has {len(context)} tokens, no room within max_len={max_len}")
+            body = body[:max_len - len(context)]
+        if not body:
+            raise ValueError(f"text {i} has no tokens to pool over: {pairs[i][1]!r}")
+        out.append((context + body, len(body)))
+    return out
+
+
+def hidden_states(model, tokenizer, texts: Sequence[Text], batch_size: int = 32, pool: Pool = "last",
+                  max_len: int | None = None) -> np.ndarray:
+    """Pooled hidden states of every layer: a float32 array of shape ``(n_layers + 1, N, d)``.
+
+    Index 0 is the embedding output, index ``l`` the output of block ``l`` (HF's
+    ``output_hidden_states``; for Llama the last one is after the final norm). A text is read as
+    ``[bos] prefix text`` (``bos`` when the tokenizer has one, as in training) and pooled over
+    the text's tokens only: ``pool="last"`` takes the state of its last token,
+    ``pool="mean"`` the mean :math:`\\frac{1}{|S|}\\sum_{t \\in S} h_t` over its token span ``S``.
+
+    Batches are padded on the LEFT with an attention mask and position ids that count real
+    tokens only, so a padded batch gives the states each text gets alone. Texts are sorted by
+    length to pad little; rows come back in input order. ``max_len`` (default: the model's
+    ``max_position_embeddings``) cuts longer texts at their end. The model is run in eval mode
+    without gradients and left in the mode it was in.
+    """
+    if pool not in ("last", "mean"):
+        raise ValueError(f"pool must be 'last' or 'mean', got {pool!r}")
+    if not texts:
+        raise ValueError("hidden_states needs at least one text")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    max_len = max_len or getattr(model.config, "max_position_embeddings", None)
+    encoded = _encode(tokenizer, texts, max_len)
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    device = next(model.parameters()).device
+    chunks = []
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                batch = [encoded[i] for i in order[start:start + batch_size]]
+                width = max(len(ids) for ids, _ in batch)
+                input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+                mask = torch.zeros((len(batch), width), dtype=torch.long)
+                span = torch.zeros((len(batch), width), dtype=torch.bool)
+                for row, (ids, n_text) in enumerate(batch):
+                    input_ids[row, width - len(ids):] = torch.as_tensor(ids)
+                    mask[row, width - len(ids):] = 1
+                    span[row, width - n_text:] = True
+                positions = (mask.cumsum(-1) - 1).clamp(min=0)
+                out = model(input_ids=input_ids.to(device), attention_mask=mask.to(device),
+                            position_ids=positions.to(device), output_hidden_states=True, use_cache=False)
+                span = span.to(device)
+                chunks.append(torch.stack([_pool(h.float(), span, pool) for h in out.hidden_states]).cpu())
+    finally:
+        model.train(was_training)
+    states = torch.cat(chunks, dim=1)
+    return states[:, np.argsort(order)].numpy()
+
+
+def _pool(h: torch.Tensor, span: torch.Tensor, pool: Pool) -> torch.Tensor:
+    """``(B, T, d)`` states -> ``(B, d)``; ``where`` (not a product) so that padding rows never leak NaN."""
+    if pool == "last":
+        return h[:, -1]
+    summed = torch.where(span[..., None], h, torch.zeros((), dtype=h.dtype, device=h.device)).sum(1)
+    return summed / span.sum(1, keepdim=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# quantities on (N, d) state matrices
+
+
+def _centered(X) -> np.ndarray:
+    """Column-centered float64 copy of an ``(N, d)`` matrix; exactly zero when every row is the same
+    (up to rounding: ``||X_c||_F <= max(N, d) * eps * ||X||_F``)."""
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[0] < 2:
+        raise ValueError(f"expected an (N, d) matrix with N >= 2, got shape {X.shape}")
+    Xc = X - X.mean(axis=0)
+    if np.linalg.norm(Xc) <= max(X.shape) * np.finfo(np.float64).eps * np.linalg.norm(X):
+        Xc[:] = 0.0
+    return Xc
+
+
+def effective_rank(X, center: bool = True) -> float:
+    """Effective rank (Roy & Vetterli, 2007) of ``X`` ``(N, d)``: how many directions its states spread over.
+
+    With :math:`\\sigma_i` the singular values of :math:`X_c` (``X`` minus its column means when
+    ``center``), :math:`p_i = \\sigma_i / \\sum_j \\sigma_j` and
+    :math:`\\mathrm{erank}(X) = \\exp(-\\sum_i p_i \\log p_i)`, between 1 and ``min(N, d)``.
+    Examples: the uncentered identity ``I_d`` has erank ``d``; centering removes one direction
+    (``I_d - 1/d``: ``d - 1``); any rank-1 matrix has erank 1. Singular values below
+    ``max(N, d) * eps * sigma_max`` count as zero; a matrix without variance (all rows equal, or
+    all zero) has erank 0.
+    """
+    Xc = _centered(X) if center else np.asarray(X, dtype=np.float64)
+    s = np.linalg.svd(Xc, compute_uv=False)
+    if s.size == 0 or s[0] <= 0:
+        return 0.0
+    s = s[s > max(Xc.shape) * np.finfo(np.float64).eps * s[0]]
+    p = s / s.sum()
+    return float(np.exp(-(p * np.log(p)).sum()))
+
+
+def linear_cka(X, Y) -> float:
+    """Linear centered kernel alignment (Kornblith et al., 2019) of two representations of the same N inputs.
+
+    ``X`` ``(N, d1)``, ``Y`` ``(N, d2)``, rows aligned. With column-centered :math:`X_c, Y_c`:
+    :math:`\\mathrm{CKA}(X, Y) = \\lVert Y_c^\\top X_c \\rVert_F^2 /
+    (\\lVert X_c^\\top X_c \\rVert_F \\, \\lVert Y_c^\\top Y_c \\rVert_F)`, in [0, 1]; 1 for
+    identical representations, invariant to orthogonal transforms and isotropic scaling of either
+    side; about ``d/N`` for independent random ones. Computed with the ``N x N`` Gram matrices
+    (:math:`\\mathrm{tr}(K L) / (\\lVert K\\rVert_F \\lVert L\\rVert_F)`, :math:`K = X_c X_c^\\top`)
+    when that is smaller. ``nan`` when either side has no variance.
+    """
+    Xc, Yc = _centered(X), _centered(Y)
+    if Xc.shape[0] != Yc.shape[0]:
+        raise ValueError(f"linear_cka needs the same inputs on both sides: {Xc.shape[0]} vs {Yc.shape[0]} rows")
+    if not Xc.any() or not Yc.any():
+        return float("nan")
+    if Xc.shape[0] < Xc.shape[1] + Yc.shape[1]:
+        K, L = Xc @ Xc.T, Yc @ Yc.T
+        num, den = float((K * L).sum()), np.linalg.norm(K) * np.linalg.norm(L)
+    else:
+        num, den = np.linalg.norm(Yc.T @ Xc) ** 2, np.linalg.norm(Xc.T @ Xc) * np.linalg.norm(Yc.T @ Yc)
+    return float(num / den)
+
+
+def _distances(A: np.ndarray, C: np.ndarray, metric: Metric) -> np.ndarray:
+    """``(n, K)`` distances of rows of ``A`` to centroids ``C``; cosine is taken around the centroids' mean."""
+    if metric == "euclidean":
+        return np.linalg.norm(A[:, None, :] - C[None, :, :], axis=-1)
+    mu = C.mean(axis=0)
+    a, c = A - mu, C - mu
+    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-300)
+    c = c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-300)
+    return 1.0 - a @ c.T
+
+
+def perspective_alignment(student_states, perspective_states: Mapping[str, np.ndarray],
+                          metric: Metric = "cosine") -> dict:
+    """Which perspective's states the student's states lie closest to.
+
+    ``student_states`` ``(N, d)``; ``perspective_states`` maps a perspective to ``(N_k, d)``.
+    With centroids :math:`c_k` (mean of perspective ``k``'s states), :math:`\\mu = \\frac1K\\sum_k c_k`
+    and the student's centroid :math:`c_s`:
+
+    - ``cosine`` (default): :math:`d_k = 1 - \\cos(c_s - \\mu, c_k - \\mu)`, in [0, 2]. Centering at
+      :math:`\\mu` removes the direction all states share (hidden states are anisotropic: raw
+      cosines are all near 1), so only what tells the perspectives apart is compared.
+    - ``euclidean``: :math:`d_k = \\lVert c_s - c_k \\rVert_2`.
+
+    Returns ``{"distance": {k: d_k}, "nearest": argmin_k d_k, "share": {k: fraction of the
+    student's states whose own nearest centroid is k}}``.
+    """
+    if metric not in ("cosine", "euclidean"):
+        raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
+    if not perspective_states:
+        raise ValueError("perspective_alignment needs at least one perspective")
+    names = list(perspective_states)
+    C = np.stack([np.asarray(perspective_states[k], dtype=np.float64).mean(axis=0) for k in names])
+    S = np.asarray(student_states, dtype=np.float64)
+    if S.ndim != 2 or S.shape[1] != C.shape[1]:
+        raise ValueError(f"student states must be (N, {C.shape[1]}), got shape {S.shape}")
+    centroid = _distances(S.mean(axis=0, keepdims=True), C, metric)[0]
+    votes = np.bincount(_distances(S, C, metric).argmin(axis=1), minlength=len(names)) / len(S)
+    return {"distance": {k: float(v) for k, v in zip(names, centroid)}, "nearest": names[int(centroid.argmin())],
+            "share": {k: float(v) for k, v in zip(names, votes)}}
+
+
+def probe_accuracy(X, y, seed: int = 0, test_size: float = 0.3, C: float = 1.0) -> float:
+    """Held-out accuracy of a linear probe that reads the class ``y`` from the states ``X`` ``(N, d)``.
+
+    A split (stratified when every class has 2+ members, ``random_state=seed``) keeps
+    ``test_size`` of the rows out; on the rest, features are standardized (train mean and std)
+    and an L2-regularised multinomial logistic regression (inverse strength ``C``) is fit.
+    Returns the accuracy on the held-out rows; compare with ``chance_level(y)``.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
+    if X.ndim != 2 or len(X) != len(y):
+        raise ValueError(f"probe_accuracy needs X (N, d) and y (N,); got {X.shape} and {y.shape}")
+    counts = np.unique(y, return_counts=True)[1]
+    if len(counts) < 2:
+        raise ValueError("probe_accuracy needs at least two classes in y")
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=test_size, random_state=seed,
+                                              stratify=y if counts.min() >= 2 else None)
+    probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000))
+    return float(probe.fit(X_tr, y_tr).score(X_te, y_te))
+
+
+def chance_level(y) -> float:
+    """Accuracy of always answering the most frequent class: the probe's baseline."""
+    return float(np.unique(np.asarray(y), return_counts=True)[1].max() / len(y))
+
+
+def intermediate_targets(examples: Sequence[Example], step: int = 0, kind: TargetKind = "bucket",
+                         n_classes: int = 4) -> np.ndarray:
+    """Probe labels from world problems: the result :math:`x_{step+1}` after change ``step`` (0 = the first).
+
+    - ``bucket`` (default): quantile bins of :math:`x_{step+1}` over ``examples``
+      (edges at the ``1/n_classes, ..., (n_classes-1)/n_classes`` quantiles; ties can merge bins),
+      so classes are about balanced and chance is about ``1/n_classes``. Because :math:`x_1` is
+      correlated with the start :math:`x_0` written in the question, this shows that the value is
+      represented, not that it was computed.
+    - ``mod``: :math:`x_{step+1} \\bmod n_\\text{classes}`, which the question's numbers do not give
+      away linearly: the stricter test of computation.
+
+    Returns an int array ``(N,)``. ``step=-1`` probes the final answer.
+    """
+    if kind not in ("bucket", "mod"):
+        raise ValueError(f"kind must be 'bucket' or 'mod', got {kind!r}")
+    if n_classes < 2:
+        raise ValueError(f"n_classes must be >= 2, got {n_classes}")
+    values = []
+    for ex in examples:
+        steps = ex.meta.get("steps")
+        if not steps:
+            raise ValueError(f"example {ex.id} ({ex.split}) has no step list; probe targets need world problems")
+        if not -len(steps) <= step < len(steps):
+            raise ValueError(f"example {ex.id} has {len(steps)} steps; step {step} does not exist")
+        values.append(steps[step]["after"])
+    values = np.asarray(values)
+    if kind == "mod":
+        return values % n_classes
+    edges = np.quantile(values, np.arange(1, n_classes) / n_classes)
+    return np.searchsorted(edges, values, side="right")
+
+
+# ---------------------------------------------------------------------------------------------
+# the report
+
+
+def _finite(v):
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+def _rationale_text(question: str, rationale: str) -> tuple[str, str]:
+    """``(prompt, " rationale")``: the text a student is trained on, with the rationale as the pooled span."""
+    return format_prompt(question), " " + rationale.strip()
+
+
+def _perspective_texts(rows: Sequence[dict], per_perspective: int, seed: int) -> dict[str, list[tuple[str, str]]]:
+    """Rationale texts grouped by perspective, at most ``per_perspective`` each (seeded draw, file order kept)."""
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(row["perspective"], []).append(row)
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name in sorted(groups):
+        rs = groups[name]
+        keep = np.sort(rng.choice(len(rs), size=min(per_perspective, len(rs)), replace=False))
+        out[name] = [_rationale_text(rs[i]["question"], rs[i]["rationale"]) for i in keep]
+    return out
+
+
+def latent_report(students: Mapping[str, tuple], base: tuple, questions: Sequence[Example],
+                  general: Sequence[Example], rationales: Sequence[dict] = (),
+                  outputs: Mapping[str, Sequence[tuple[str, str]]] | None = None, *,
+                  base_name: str = "base_student", pool: Pool = "last", batch_size: int = 32, seed: int = 0,
+                  target: TargetKind = "bucket", n_classes: int = 4, step: int = 0, metric: Metric = "cosine",
+                  per_perspective: int = 64, states: dict | None = None) -> dict:
+    """Per method and layer: effective rank, CKA to the base student, probe accuracy, nearest perspective.
+
+    ``students`` maps a method to ``(model, tokenizer)`` (e.g. ``load_student(path)``); ``base``
+    is the base student's pair. All models must have the same number of layers. Per model ``m``
+    and layer ``l`` (0 = embeddings):
+
+    - ``effective_rank``: of the states of ``questions`` (world problems, e.g. ``test_id``)
+      read as prompts (``format_prompt``), pooled with ``pool``.
+    - ``cka_to_base``: ``linear_cka`` between ``m``'s and the base's states of the ``general``
+      questions at layer ``l``: 1 = the pre-distillation representation of what the student
+      already knew is intact (up to rotation and scale); lower = it was rewritten.
+    - ``probe_acc``: ``probe_accuracy`` on the question states with labels
+      ``intermediate_targets(questions, step, target, n_classes)``: is the intermediate result
+      linearly readable before any rationale is written? Chance is in ``setup.probe.chance``.
+    - ``nearest_perspective`` / ``perspective_distance``: ``perspective_alignment`` of the
+      student's states on its OWN generated rationales (``outputs[m]``: ``(question, output)``
+      pairs, e.g. its predictions) against its states on each teacher perspective's rationales
+      (``rationales`` rows, at most ``per_perspective`` per perspective), all read as
+      ``prompt + rationale`` and mean-pooled over the rationale tokens, in ``m``'s own space:
+      whose way of reasoning does the student's own reasoning resemble? ``None`` when ``m``
+      has no outputs or there are no rationale rows.
+
+    Returns ``{"setup": {...}, base_name: {layer: {...}}, "methods": {m: {layer: {...}}}}`` with
+    layers keyed "0".."L" and the keys of ``LAYER_KEYS``; non-finite values become ``None``.
+    ``states``, when given, is filled with the arrays used (per model: ``questions``,
+    ``general``, and when computed ``own`` and ``perspectives``), each ``(L+1, N, d)``, for figures.
+    """
+    outputs = outputs or {}
+    y = intermediate_targets(questions, step, target, n_classes)
+    q_texts = [format_prompt(e.question) for e in questions]
+    g_texts = [format_prompt(e.question) for e in general]
+    persp = _perspective_texts(rationales, per_perspective, seed)
+    models = {base_name: base, **students}
+    unknown = set(outputs) - set(models)
+    if unknown:
+        raise ValueError(f"outputs for unknown models {sorted(unknown)}; known: {sorted(models)}")
+    base_general = None
+    report: dict = {"setup": {
+        "pool": pool, "n_questions": len(questions), "n_general": len(general),
+        "probe": {"target": f"steps[{step}].after", "kind": target, "n_classes": n_classes, "chance": chance_level(y),
+                  "test_size": 0.3, "seed": seed},
+        "alignment": {"metric": metric, "pool": "mean over rationale tokens",
+                      "perspectives": {k: len(v) for k, v in persp.items()},
+                      "outputs": {m: len(o) for m, o in outputs.items()}},
+    }, "methods": {}}
+    for name, (model, tokenizer) in models.items():
+        def run(texts, p=pool, model=model, tokenizer=tokenizer):
+            return hidden_states(model, tokenizer, texts, batch_size, p)
+
+        q, g = run(q_texts), run(g_texts)
+        if base_general is None:
+            base_general = g
+        elif g.shape[0] != base_general.shape[0]:
+            raise ValueError(f"{name} has {g.shape[0] - 1} layers but the base student {base_general.shape[0] - 1}")
+        kept = {"questions": q, "general": g}
+        own = per = None
+        if outputs.get(name) and persp:
+            own = run([_rationale_text(qu, o) for qu, o in outputs[name]], "mean")
+            flat = run([t for texts in persp.values() for t in texts], "mean")
+            bounds = np.cumsum([0] + [len(v) for v in persp.values()])
+            per = {k: flat[:, a:b] for k, a, b in zip(persp, bounds[:-1], bounds[1:])}
+            kept |= {"own": own, "perspectives": per}
+        layers = {}
+        for layer in range(q.shape[0]):
+            align = (perspective_alignment(own[layer], {k: v[layer] for k, v in per.items()}, metric)
+                     if own is not None else {"nearest": None, "distance": None})
+            layers[str(layer)] = {
+                "effective_rank": _finite(effective_rank(q[layer])),
+                "cka_to_base": _finite(linear_cka(g[layer], base_general[layer])),
+                "probe_acc": probe_accuracy(q[layer], y, seed),
+                "nearest_perspective": align["nearest"],
+                "perspective_distance": align["distance"],
+            }
+        (report if name == base_name else report["methods"])[name] = layers
+        if states is not None:
+            states[name] = kept
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# figures
+
+
+def latent_frame(latent: Mapping):
+    """The report of ``latent_report`` as a long table: one row per (method, layer), base included."""
+    import pandas as pd
+
+    per_model = {k: v for k, v in latent.items() if k not in ("setup", "methods")} | dict(latent.get("methods", {}))
+    rows = [{"method": m, "layer": int(layer), **{k: vals.get(k) for k in LAYER_KEYS[:4]}}
+            for m, layers in per_model.items() for layer, vals in layers.items()]
+    return pd.DataFrame(rows, columns=["method", "layer", *LAYER_KEYS[:4]])
+
+
+def layer_curves_figure(latent: Mapping):
+    """Effective rank, CKA to the base and probe accuracy against layer, one line per method (probe chance dotted)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    df = latent_frame(latent)
+    for col in LAYER_KEYS[:3]:
+        df[col] = df[col].astype(float)
+    panels = {"effective_rank": "effective rank", "cka_to_base": "linear CKA to base (general)",
+              "probe_acc": "probe accuracy (held out)"}
+    sns.set_theme(style="whitegrid")
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), sharex=True)
+    for ax, (col, label) in zip(axes, panels.items()):
+        sns.lineplot(data=df, x="layer", y=col, hue="method", style="method", markers=True, dashes=False,
+                     ax=ax, legend=ax is axes[-1])
+        ax.set(ylabel=label, title=label)
+    chance = latent.get("setup", {}).get("probe", {}).get("chance")
+    if chance is not None:
+        axes[2].axhline(chance, ls=":", color="grey", label="chance")
+    axes[1].set_ylim(0, 1.05)
+    axes[2].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def pca_tsne_figure(states_by_group: Mapping[str, np.ndarray], title: str | None = None, legend_title: str = "group",
+                    seed: int = 0):
+    """PCA and t-SNE maps of states from several groups, fit jointly, points coloured by group.
+
+    ``states_by_group`` maps a label to ``(N_g, d)`` states of one layer; the label is what the
+    colour means: a method (``{m: states[m]["questions"][l]}``), a perspective
+    (``states[m]["perspectives"]`` at a layer) or correctness (``{"correct": X[ok], "wrong": X[~ok]}``).
+    t-SNE (``random_state=seed``, PCA init) runs on the first 50 principal components when ``d > 50``,
+    with perplexity ``clip((N - 1) / 3, 1, 30)`` so that it suits small N.
+    """
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    groups = {k: np.asarray(v, dtype=np.float64) for k, v in states_by_group.items() if len(v)}
+    if not groups:
+        raise ValueError("pca_tsne_figure needs at least one non-empty group")
+    X = np.concatenate(list(groups.values()))
+    labels = np.concatenate([[k] * len(v) for k, v in groups.items()])
+    if len(X) < 4:
+        raise ValueError(f"pca_tsne_figure needs at least 4 points, got {len(X)}")
+    pca = PCA(n_components=2, random_state=seed).fit(X)
+    flat = PCA(n_components=min(50, *X.shape), random_state=seed).fit_transform(X) if X.shape[1] > 50 else X
+    tsne = TSNE(n_components=2, perplexity=float(np.clip((len(X) - 1) / 3, 1, 30)), init="pca",
+                random_state=seed).fit_transform(flat)
+    sns.set_theme(style="white")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    ratio = pca.explained_variance_ratio_
+    for ax, xy, name in ((axes[0], pca.transform(X), "PCA"), (axes[1], tsne, "t-SNE")):
+        sns.scatterplot(x=xy[:, 0], y=xy[:, 1], hue=labels, hue_order=list(groups), s=14, alpha=0.75,
+                        linewidth=0, ax=ax, legend=ax is axes[1])
+        ax.set(title=name, xticks=[], yticks=[])
+    axes[0].set(xlabel=f"PC1 ({ratio[0]:.0%})", ylabel=f"PC2 ({ratio[1]:.0%})")
+    axes[1].legend(title=legend_title, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
