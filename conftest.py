@@ -11,12 +11,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def pytest_sessionstart(session):
-    """The notebooks run in pipeline order against the temporary root; stage 0 (the world) is a CLI
-    step, not a notebook, so it is made here once."""
-    from mind_lib.config import load_params
+    """The notebooks run in pipeline order (01 collect, 02 distill, 03 evaluate, 04 latent, 05 report)
+    against the temporary root; the two CLI stages between them (world before 01, pretrain before 02)
+    are run here once, as `dvc repro` would."""
+    from mind_lib.cli import main
     from mind_lib.io import Paths
-    from mind_lib.tasks.world import generate_world, save_world
 
     paths = Paths.resolve()
     if not (paths.world / "manifest.json").exists():
-        save_world(generate_world(load_params().world), paths.world)
+        assert main(["world"]) == 0
+    if not (paths.models / "student_base" / "model.safetensors").exists():
+        assert main(["pretrain"]) == 0

@@ -9,9 +9,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 
+from mind_lib.cli_distill import add_distill_parser, add_pretrain_parser
 from mind_lib.config import PROFILES, SECTIONS, explain, load_params
 from mind_lib.io import Paths
 
@@ -27,7 +29,7 @@ def cmd_params(args) -> int:
     if args.explain:
         print(explain(args.explain))
     else:
-        print(params.model_dump_json(indent=2))
+        print(json.dumps(params.to_dict(), indent=2))
     return 0
 
 
@@ -68,6 +70,14 @@ def cmd_notebook(args) -> int:
     papermill.execute_notebook(str(source), str(target), parameters=parameters, kernel_name="python3",
                                cwd=str(root), progress_bar=not args.quiet, log_output=False)
     print(f"executed {source.name} -> {target}")
+    if args.html:
+        from nbconvert import HTMLExporter
+
+        html_path = Paths.resolve(args.out_root).root / args.html
+        html_path.parent.mkdir(parents=True, exist_ok=True)
+        body, _ = HTMLExporter(exclude_input_prompt=True, exclude_output_prompt=True).from_filename(str(target))
+        html_path.write_text(body, encoding="utf-8")
+        print(f"rendered {target.name} -> {html_path}")
     return 0
 
 
@@ -90,7 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="papermill parameter (string value)")
     p.add_argument("--out-root", default=None, help="where reports/notebooks/ goes (default: $MIND_OUT_ROOT or repo)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--html", default=None, help="also render the executed notebook to this HTML file "
+                                                 "(relative to the output root), e.g. reports/index.html")
     p.set_defaults(func=cmd_notebook)
+    add_distill_parser(sub)
+    add_pretrain_parser(sub)
     return parser
 
 

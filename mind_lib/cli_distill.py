@@ -14,11 +14,8 @@ import json
 import logging
 from pathlib import Path
 
-import yaml
-from pydantic import ValidationError
-
-from mind_lib.config import PROFILES, Section, resolve_raw
-from mind_lib.io import Paths, find_repo_root
+from mind_lib.config import PROFILES, Section, load_params
+from mind_lib.io import Paths
 from mind_lib.rationales import load_rationales
 from mind_lib.tasks.world import load_split
 
@@ -28,29 +25,9 @@ log = logging.getLogger(__name__)
 
 
 def load_training_params(path: str | Path | None = None, profile: str | None = None) -> dict[str, Section]:
-    """The ``student``, ``pretrain`` and ``distill`` sections of params.yaml, validated (absent = defaults).
-
-    A ``ValueError`` names the file and the dotted key, like ``mind_lib.config.load_params``.
-    """
-    from mind_lib.distill import DistillParams
-    from mind_lib.student import StudentParams
-    from mind_lib.trainer import TrainParams
-
-    sections: dict[str, type[Section]] = {"student": StudentParams, "pretrain": TrainParams, "distill": DistillParams}
-    path = Path(path) if path else find_repo_root() / "params.yaml"
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise ValueError(f"{path}: not valid YAML: {e}") from None
-    _, merged = resolve_raw(raw, profile, source=str(path))
-    out = {}
-    for name, cls in sections.items():
-        try:
-            out[name] = cls.model_validate(merged.get(name) or {})
-        except ValidationError as e:
-            raise ValueError("\n".join(f"{path}: {'.'.join(map(str, (name, *err['loc'])))}: {err['msg']}"
-                                       for err in e.errors())) from None
-    return out
+    """The ``student``, ``pretrain`` and ``distill`` sections of params.yaml, validated (profiles applied)."""
+    params = load_params(path, profile, sections=("student", "pretrain", "distill"))
+    return {name: getattr(params, name) for name in ("student", "pretrain", "distill")}
 
 
 def _common(p: argparse.ArgumentParser) -> None:

@@ -143,20 +143,49 @@ class CollectParams(Section):
 # ----------------------------------------------------------------------------------------------
 # the whole file
 
-SECTIONS: dict[str, type[Section]] = {
+# Section name -> its model. Sections whose models live next to the code they configure (TRL style)
+# are named "module:Class" and imported on first use, so that reading params never imports torch
+# unless a stage needs those sections.
+SECTIONS: dict[str, type[Section] | str] = {
     "world": WorldParams,
     "collect": CollectParams,
+    "student": "mind_lib.student:StudentParams",
+    "pretrain": "mind_lib.trainer:TrainParams",
+    "distill": "mind_lib.distill:DistillParams",
+    "evaluate": "mind_lib.evaluate:EvaluateParams",
+    "latent": "mind_lib.latent:LatentParams",
 }
 PROFILES = ("default", "smoke", "paper", "real")
 
 
-class Params(BaseModel):
-    """All validated sections plus the active profile name."""
+def section_model(name: str) -> type[Section]:
+    """The model class of a section (imported on first use)."""
+    if name not in SECTIONS:
+        raise ValueError(f"unknown section {name!r}; allowed sections: {', '.join(SECTIONS)}")
+    model = SECTIONS[name]
+    if isinstance(model, str):
+        import importlib
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    profile: str
-    world: WorldParams
-    collect: CollectParams
+        module, cls = model.split(":")
+        model = SECTIONS[name] = getattr(importlib.import_module(module), cls)
+    return model
+
+
+class Params:
+    """The validated sections of a params file (``params.world``, ``params.collect``, ...) and its profile."""
+
+    def __init__(self, profile: str, sections: dict[str, Section]):
+        self.profile = profile
+        self.sections = sections
+
+    def __getattr__(self, name: str) -> Section:
+        sections = self.__dict__.get("sections", {})
+        if name in sections:
+            return sections[name]
+        raise AttributeError(f"params have no section {name!r}; loaded: {', '.join(sections)}")
+
+    def to_dict(self) -> dict:
+        return {"profile": self.profile, **{k: v.model_dump(mode="json") for k, v in self.sections.items()}}
 
 
 def _deep_merge(base: dict, override: dict) -> dict:
@@ -174,8 +203,7 @@ def _format_error(source: str, section: str, err: ValidationError) -> str:
     for e in err.errors():
         key = ".".join(str(p) for p in (section, *e["loc"]))
         if e["type"] == "extra_forbidden":
-            model = SECTIONS[section]
-            sub = model
+            sub = section_model(section)
             for p in e["loc"][:-1]:  # walk into nested sections (teachers.0 -> TeacherSpec)
                 if isinstance(p, str) and p in getattr(sub, "model_fields", {}):
                     ann = sub.model_fields[p].annotation
@@ -197,7 +225,7 @@ def validate_section(name: str, raw: dict | None, source: str = "params.yaml") -
     if raw is not None and not isinstance(raw, dict):
         raise ValueError(f"{source}: {name}: expected a mapping, got {type(raw).__name__}")
     try:
-        return SECTIONS[name].model_validate(raw or {})
+        return section_model(name).model_validate(raw or {})
     except ValidationError as e:
         raise ValueError(_format_error(source, name, e)) from None
 
@@ -218,10 +246,13 @@ def resolve_raw(raw: dict, profile: str | None = None, source: str = "params.yam
     return chosen, raw
 
 
-def load_params(path: str | Path | None = None, profile: str | None = None) -> Params:
-    """Read ``params.yaml`` (default: the repo's), apply the profile, validate every section.
+def load_params(path: str | Path | None = None, profile: str | None = None,
+                sections: tuple[str, ...] | None = None) -> Params:
+    """Read ``params.yaml`` (default: the repo's), apply the profile, validate the sections.
 
     ``profile`` argument > ``$MIND_PROFILE`` > ``profile:`` in the file > ``default``.
+    ``sections``: validate only these (default: all); a stage reads what it needs, and unknown
+    top-level keys are refused either way.
     """
     from mind_lib.io import find_repo_root
 
@@ -237,13 +268,13 @@ def load_params(path: str | Path | None = None, profile: str | None = None) -> P
     if unknown:
         raise ValueError(f"{path}: unknown section(s) {sorted(unknown)}; allowed: profile, profiles, "
                          f"{', '.join(SECTIONS)}")
-    sections = {name: validate_section(name, merged.get(name), source=str(path)) for name in SECTIONS}
-    return Params(profile=chosen, **sections)
+    wanted = SECTIONS if sections is None else sections
+    return Params(chosen, {name: validate_section(name, merged.get(name), source=str(path)) for name in wanted})
 
 
 def explain(section: str) -> str:
     """One line per field of a section: name, type, default and its docstring (for ``mind params``)."""
-    model = SECTIONS[section]
+    model = section_model(section)
     out = [f"[{section}] {model.__doc__.strip()}"]
     for name, f in model.model_fields.items():
         default = "required" if f.is_required() else repr(f.get_default(call_default_factory=True))

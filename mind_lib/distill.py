@@ -26,9 +26,20 @@ log = logging.getLogger(__name__)
 TEXT_PERSPECTIVE = "text"
 
 
-class DistillParams(Section):
-    """Distillation runs: the training settings shared by every method, and each method's options."""
+DEFAULT_RUNS = ["answer_only", "std_cot", "std_cot_equation", "std_cot_narrative", "std_cot_program",
+                "std_cot_backward", "ftcot_diverse", "dss", "mind"]
 
+
+class DistillParams(Section):
+    """Distillation runs: which methods and seeds, the training settings they share, each method's options."""
+
+    runs: list[str] = Field(default_factory=lambda: list(DEFAULT_RUNS), min_length=1)
+    """Methods the distill stage trains (each once per seed), e.g. baselines, controls and MIND ablations."""
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    """Run seeds (data order, init of strategy state); every method runs with every seed."""
+    workers: int = Field(2, ge=1, le=64)
+    """Trainings at a time, each with ``train.num_threads`` threads (tiny students: 1 thread each,
+    one run per core, is faster than one run on all cores). On a GPU use 1."""
     train: TrainParams = Field(default_factory=TrainParams)
     """Training loop settings (the same budget for every method, so they compare at equal exposure)."""
     methods: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -36,8 +47,12 @@ class DistillParams(Section):
 
     @model_validator(mode="after")
     def _check_methods(self):
+        for name in self.runs:
+            get_strategy(name, self.methods.get(name))  # unknown names and bad options fail here, before any compute
         for name, options in self.methods.items():
-            get_strategy(name, options)  # unknown names and bad options fail here, before any compute
+            get_strategy(name, options)
+        if len(set(self.runs)) != len(self.runs) or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"runs and seeds must not repeat, got runs={self.runs} seeds={self.seeds}")
         return self
 
 
@@ -97,4 +112,81 @@ def pretrain_student(out_dir: str | os.PathLike, *, examples: Sequence[Example],
     return train(model, tokenizer, answers, train_set, params, Path(out_dir), eval_set=eval_set, resume=resume)
 
 
-__all__ = ["DistillParams", "distill", "pretrain_student", "strategy_names"]
+def run_dir(models: str | os.PathLike, method: str, seed: int) -> Path:
+    """Where one distilled student lives: ``models/distilled/<method>/seed<k>/`` (HF folder + training/).
+
+    (``distilled/`` keeps the runs apart from ``models/student_base``: DVC outputs may not nest.)"""
+    return Path(models) / "distilled" / method / f"seed{seed}"
+
+
+def _file_digest(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def _grid_job(job: dict) -> dict:
+    """One run of the grid (in a worker process): resumes or skips what an earlier call finished."""
+    import torch
+
+    from mind_lib.rationales import load_rationales
+    from mind_lib.tasks.world import load_split
+
+    torch.set_num_threads(job["threads"])
+    logging.basicConfig(level=logging.WARNING)
+    paths, cfg = job["paths"], job["cfg"]
+    out = run_dir(paths.models, job["method"], job["seed"])
+    base_marker = out / "training" / "base_student.sha"
+    # the trainer's fingerprint covers data, method and params; the base student's weights are added here
+    same_base = base_marker.exists() and base_marker.read_text() == job["base_digest"]
+    feedback = load_split(paths.world, "feedback")
+    summary = distill(job["method"], job["seed"], out, train_examples=load_split(paths.world, "train"),
+                      rows=load_rationales(paths.rationales / "train.jsonl"), eval_examples=feedback,
+                      eval_rows=load_rationales(paths.rationales / "feedback.jsonl"), student=job["student"],
+                      params=cfg.train.model_copy(update={"num_threads": job["threads"], "progress": False}),
+                      options=cfg.methods.get(job["method"]), student_path=job["student_path"], resume=same_base)
+    base_marker.parent.mkdir(parents=True, exist_ok=True)
+    base_marker.write_text(job["base_digest"])
+    return {**summary, "method": job["method"], "seed": job["seed"]}
+
+
+def run_grid(params, paths, progress: bool = True) -> list[dict]:
+    """The distill stage: every method in ``distill.runs`` x every seed, ``distill.workers`` at a time.
+
+    Finished runs whose data, params and base student are unchanged are not trained again, and an
+    interrupted run resumes from its last checkpoint. Returns the run summaries (grid order).
+    """
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing as mp
+
+    from tqdm.auto import tqdm
+
+    cfg, student = params.distill, params.student
+    student_path = Path(student.path) if Path(student.path).is_absolute() else paths.root / student.path
+    weights = student_path / "model.safetensors"
+    if not weights.exists():
+        raise FileNotFoundError(f"{weights}: missing; run the pretrain stage first (dvc repro pretrain, or mind pretrain)")
+    threads = cfg.train.num_threads or 1
+    jobs = [dict(method=m, seed=s, paths=paths, cfg=cfg, student=student, student_path=student_path,
+                 base_digest=_file_digest(weights), threads=threads) for m in cfg.runs for s in cfg.seeds]
+    bar = tqdm(total=len(jobs), desc="distill runs", disable=not progress, unit="run")
+    results: list[dict] = []
+    if cfg.workers == 1:
+        for job in jobs:
+            results.append(_grid_job(job))
+            bar.update(1)
+    else:
+        # spawn: a forked child would inherit the parent's torch thread pools (and a notebook kernel's state)
+        with ProcessPoolExecutor(max_workers=cfg.workers, mp_context=mp.get_context("spawn")) as pool:
+            for summary in pool.map(_grid_job, jobs):
+                results.append(summary)
+                bar.update(1)
+    bar.close()
+    return results
+
+
+__all__ = ["DistillParams", "distill", "pretrain_student", "run_grid", "run_dir", "strategy_names"]

@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
 import torch
+from pydantic import Field
 from transformers import DynamicCache, StoppingCriteria
 
+from mind_lib.config import Section
 from mind_lib.answers import answers_match, extract_answer
 from mind_lib.io import check_fields, read_jsonl, write_jsonl
 from mind_lib.tasks.base import Example
@@ -297,3 +299,89 @@ def load_prediction_tree(root: str | os.PathLike) -> dict[tuple[str, int, str], 
         if m:
             tree[(path.parent.parent.name, int(m.group(1)), path.stem)] = load_predictions(path)
     return tree
+
+
+# ---------------------------------------------------------------------------------------------
+# The evaluate stage
+# ---------------------------------------------------------------------------------------------
+
+
+
+class EvaluateParams(Section):
+    """The evaluate stage: which suites, how to decode, how to compare."""
+
+    suites: list[str] = Field(default_factory=lambda: ["test_id", "ood_steps", "ood_templates", "ood_distractor",
+                                                       "ood_numbers", "general_test"], min_length=1)
+    """World splits every student answers (the base student answers them too)."""
+    max_new_tokens: int = Field(256, ge=1, le=8192)
+    """Decoding budget per answer; generation also stops once the answer sentence is complete."""
+    batch_size: int = Field(64, ge=1, le=4096)
+    """Prompts decoded together."""
+    workers: int = Field(2, ge=1, le=64)
+    """Students evaluated at a time (one thread each on a CPU; use 1 on a GPU)."""
+    n_boot: int = Field(2000, ge=100, le=1_000_000)
+    """Bootstrap resamples for confidence intervals and paired tests."""
+    reference: str = "mind"
+    """Method every other method is compared with (paired tests)."""
+
+
+def _evaluate_job(job: dict) -> list[tuple[str, int]]:
+    """Evaluate one student on every suite (in a worker process); returns what it wrote."""
+    torch.set_num_threads(1)
+    from mind_lib.strategies import get_strategy
+    from mind_lib.student import load_student
+    from mind_lib.tasks.world import load_split
+
+    cfg, paths = job["cfg"], job["paths"]
+    model, tokenizer = load_student(job["model_dir"])
+    prompt = get_strategy(job["prompt_method"]).prompt
+    for suite in cfg.suites:
+        rows = evaluate_suite(model, tokenizer, load_split(paths.world, suite), prompt, cfg.max_new_tokens,
+                              cfg.batch_size)
+        save_predictions(prediction_path(paths.predictions, job["method"], job["seed"], suite), rows)
+    return [(job["method"], job["seed"])]
+
+
+def evaluate_runs(params, paths, progress: bool = True) -> dict:
+    """The evaluate stage: the base student and every distilled run on every suite; returns the summary.
+
+    Writes ``reports/predictions/<method>/seed<k>/<suite>.jsonl`` and the summary metrics
+    (``reports/metrics/summary.json``) with CIs and the paired comparisons.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing as mp
+
+    from tqdm.auto import tqdm
+
+    from mind_lib.distill import run_dir
+    from mind_lib.io import write_json
+    from mind_lib.stats import BASE_METHOD, build_summary
+
+    import shutil
+
+    cfg = params.evaluate
+    shutil.rmtree(paths.predictions, ignore_errors=True)  # no stale rows of runs no longer in the grid
+    base = Path(params.student.path)
+    base = base if base.is_absolute() else paths.root / base
+    # the base student is asked like an answer-only student: question -> answer line
+    jobs = [dict(method=BASE_METHOD, seed=0, model_dir=base, prompt_method="answer_only", cfg=cfg, paths=paths)]
+    for method in params.distill.runs:
+        for seed in params.distill.seeds:
+            folder = run_dir(paths.models, method, seed)
+            if not (folder / "config.json").exists():
+                raise FileNotFoundError(f"{folder}: no trained student; run the distill stage first")
+            jobs.append(dict(method=method, seed=seed, model_dir=folder, prompt_method=method, cfg=cfg, paths=paths))
+    bar = tqdm(total=len(jobs), desc="evaluate students", disable=not progress, unit="student")
+    if cfg.workers == 1:
+        for job in jobs:
+            _evaluate_job(job)
+            bar.update(1)
+    else:
+        with ProcessPoolExecutor(max_workers=cfg.workers, mp_context=mp.get_context("spawn")) as pool:
+            for _ in pool.map(_evaluate_job, jobs):
+                bar.update(1)
+    bar.close()
+    tree = load_prediction_tree(paths.predictions)
+    summary = build_summary(tree, reference=cfg.reference, n_boot=cfg.n_boot)  # no reference rows: no "paired"
+    write_json(paths.metrics / "summary.json", summary)
+    return summary

@@ -211,3 +211,12 @@ class Paths:
     @property
     def figures(self) -> Path:
         return self.root / "reports" / "figures"
+
+    @property
+    def predictions(self) -> Path:
+        return self.root / "reports" / "predictions"
+
+    @property
+    def plots(self) -> Path:
+        """Plot data (CSV) that ``dvc plots`` renders."""
+        return self.root / "reports" / "plots"

@@ -17,11 +17,14 @@ representation that is the same for every input) are ``nan`` here and ``None`` i
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Literal, Mapping, Sequence
 
 import numpy as np
 import torch
+from pydantic import Field
 
+from mind_lib.config import Section
 from mind_lib.formatting import format_prompt
 from mind_lib.tasks.base import Example
 
@@ -477,3 +480,61 @@ def pca_tsne_figure(states_by_group: Mapping[str, np.ndarray], title: str | None
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# the latent stage
+
+
+
+class LatentParams(Section):
+    """The latent stage: how many states, how they are pooled, what the probe predicts."""
+
+    n_questions: int = Field(300, ge=10, le=100_000)
+    """ID test questions whose states are analysed (effective rank, probe, alignment)."""
+    n_general: int = Field(300, ge=10, le=100_000)
+    """General-suite test questions for CKA to the base student."""
+    per_perspective: int = Field(64, ge=2, le=100_000)
+    """Teacher rationales per perspective (from the feedback split) for alignment."""
+    pool: Literal["last", "mean"] = "mean"
+    """Pooling of question states: the last token or the mean over the question's tokens."""
+    target: Literal["bucket", "mod"] = "bucket"
+    """Probe label: the first intermediate result in quantile buckets, or modulo ``n_classes``."""
+    n_classes: int = Field(4, ge=2, le=100)
+    """Classes of the probe label."""
+    batch_size: int = Field(32, ge=1, le=4096)
+    """Texts per forward pass."""
+    seed: int = Field(0, ge=0)
+    """Seed of the probe split and the rationale sample."""
+
+
+def run_latent(params, paths, states: dict | None = None) -> dict:
+    """The latent stage: the base student and every method (first seed) -> ``reports/metrics/latent.json``.
+
+    Each student's own rationales are its ID test predictions (from the evaluate stage).
+    """
+    from mind_lib.distill import run_dir
+    from mind_lib.evaluate import load_predictions, prediction_path
+    from mind_lib.io import write_json
+    from mind_lib.rationales import load_rationales
+    from mind_lib.stats import BASE_METHOD
+    from mind_lib.student import load_student
+    from mind_lib.tasks.world import load_split
+
+    cfg = params.latent
+    seed = params.distill.seeds[0]
+    questions = load_split(paths.world, "test_id")[:cfg.n_questions]
+    general = load_split(paths.world, "general_test")[:cfg.n_general]
+    text_of = {e.id: e.question for e in questions}
+    base_dir = paths.root / params.student.path if not Path(params.student.path).is_absolute() else Path(params.student.path)
+    students, outputs = {}, {}
+    for method in params.distill.runs:
+        students[method] = load_student(run_dir(paths.models, method, seed))
+        preds = load_predictions(prediction_path(paths.predictions, method, seed, "test_id"))
+        outputs[method] = [(text_of[r["id"]], r["output"]) for r in preds if r["id"] in text_of]
+    report = latent_report(students, load_student(base_dir), questions, general,
+                           load_rationales(paths.rationales / "feedback.jsonl"), outputs, base_name=BASE_METHOD,
+                           pool=cfg.pool, batch_size=cfg.batch_size, seed=cfg.seed, target=cfg.target,
+                           n_classes=cfg.n_classes, per_perspective=cfg.per_perspective, states=states)
+    write_json(paths.metrics / "latent.json", report)
+    return report

@@ -2,7 +2,7 @@
 import pytest
 import yaml
 
-from mind_lib.config import PROFILES, SECTIONS, explain, load_params, validate_section
+from mind_lib.config import PROFILES, SECTIONS, explain, load_params, section_model, validate_section
 from mind_lib.io import find_repo_root
 
 REPO_PARAMS = find_repo_root() / "params.yaml"
@@ -80,7 +80,8 @@ def test_validate_section_rejects_non_mapping():
 
 
 def test_every_field_is_documented():
-    for name, model in SECTIONS.items():
+    for name in SECTIONS:
+        model = section_model(name)
         for field, info in model.model_fields.items():
             assert info.description, f"{name}.{field} has no docstring"
         assert all(field in explain(name) for field in model.model_fields)
