@@ -36,9 +36,15 @@ def cmd_params(args) -> int:
 def cmd_world(args) -> int:
     from mind_lib.tasks.world import generate_world, save_world
 
-    params = load_params(args.params, args.profile)
+    params = load_params(args.params, args.profile, sections=("world",))
     paths = Paths.resolve(args.out_root)
-    counts = save_world(generate_world(params.world), paths.world)
+    if params.world.source == "public":
+        from mind_lib.io import find_repo_root
+        from mind_lib.tasks.public import build_public_data, save_public_data
+
+        counts = save_public_data(*build_public_data(params.world.public, find_repo_root()), paths.world)
+    else:
+        counts = save_world(generate_world(params.world), paths.world)
     print(f"world ({params.profile}) -> {paths.world}: {counts}")
     return 0
 
@@ -46,7 +52,7 @@ def cmd_world(args) -> int:
 def cmd_collect(args) -> int:
     from mind_lib.collect import run_collection
 
-    params = load_params(args.params, args.profile)
+    params = load_params(args.params, args.profile, sections=("world", "collect"))
     paths = Paths.resolve(args.out_root)
     result, rows = run_collection(params, paths)
     print(f"collect ({params.profile}): {result.written} new rows, {result.resumed} resumed, {len(rows)} in all")

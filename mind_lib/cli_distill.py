@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 
 from mind_lib.config import PROFILES, Section, load_params
-from mind_lib.io import Paths
+from mind_lib.io import Paths, find_repo_root
 from mind_lib.rationales import load_rationales
 from mind_lib.tasks.world import load_split
 
@@ -64,7 +64,8 @@ def cmd_distill(args) -> int:
         eval_examples=load_split(paths.world, args.eval_split) if args.eval_split else None,
         eval_rows=_rows(paths.rationales / f"{args.eval_split}.jsonl") if args.eval_split else None,
         student=student, params=cfg.train, options=cfg.methods.get(args.method),
-        student_path=_resolve(paths.root, args.student or student.path), max_steps=args.max_steps, resume=args.resume)
+        student_path=_resolve(paths.root, args.student) if args.student else paths.base_student,
+        max_steps=args.max_steps, resume=args.resume)
     print(json.dumps({k: summary[k] for k in ("method", "finished", "steps", "target_tokens") if k in summary}))
     return 0
 
@@ -78,9 +79,20 @@ def cmd_pretrain(args) -> int:
     if args.max_steps is not None:
         params = TrainParams.model_validate(params.model_dump() | {"max_steps": args.max_steps})
     paths = Paths.resolve(args.out_root)
+    out = Path(args.out) if args.out else paths.base_student
+    if student.source == "path":
+        # a real student brings its own knowledge: the stage copies it to where every method starts from
+        import shutil
+
+        source = _resolve(find_repo_root(), student.path)
+        if not (source / "config.json").exists():
+            raise FileNotFoundError(f"{source}: no HF model folder (config.json) for student.path")
+        shutil.copytree(source, out, dirs_exist_ok=True)
+        print(json.dumps({"copied": str(source), "to": str(out)}))
+        return 0
     vocab_file = paths.rationales / "train.jsonl"
     summary = pretrain_student(
-        args.out or _resolve(paths.root, student.path),
+        out,
         examples=load_split(paths.world, "general_train"), texts=[e.question for e in load_split(paths.world, "train")],
         vocab_texts=[r["rationale"] for r in _rows(vocab_file)], eval_examples=load_split(paths.world, "general_test"),
         student=student, params=params, resume=args.resume)
@@ -97,7 +109,7 @@ def add_distill_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="run seed (data order, dropout, LoRA init)")
     p.add_argument("--out", required=True, help="output folder: the trained model plus training/ (log, checkpoints)")
     p.add_argument("--student", default=None,
-                   help="student folder (default: params student.path under the output root)")
+                   help="student folder to start from (default: models/student_base under the output root)")
     p.add_argument("--train-split", default="train", help="world split (and rationale file) to train on")
     p.add_argument("--eval-split", default="feedback", help="split for the eval loss; '' = none")
     _common(p)
@@ -108,7 +120,7 @@ def add_distill_parser(subparsers) -> argparse.ArgumentParser:
 def add_pretrain_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``pretrain``: the embedded tiny student on the general suite and plain world text."""
     p = subparsers.add_parser("pretrain", help="build and pretrain the embedded tiny student (resumable)")
-    p.add_argument("--out", default=None, help="output HF folder (default: params student.path under the output root)")
+    p.add_argument("--out", default=None, help="output HF folder (default: models/student_base under the output root)")
     _common(p)
     p.set_defaults(func=cmd_pretrain)
     return p

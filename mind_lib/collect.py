@@ -141,19 +141,30 @@ def teacher_summary(rows: Sequence[dict]) -> list[dict]:
 def run_collection(params, paths, progress: bool = True) -> tuple[CollectResult, list[dict]]:
     """The collect stage: every configured teacher over the configured world splits.
 
-    Writes ``collected.jsonl`` (every rationale, resumable) and, per split, ``<split>.jsonl``
-    holding the rows kept by ``collect.keep``. Returns the result and all collected rows.
+    Writes ``collected.jsonl`` (every rationale the teachers wrote, resumable) and, per split,
+    ``<split>.jsonl`` holding the rows kept by ``collect.keep``, together with any published rationale
+    rows the data stage brought (``world.source: public``). Returns the result and all rows.
     """
     from mind_lib.rationales import filter_rows
     from mind_lib.tasks.world import load_split
     from mind_lib.teachers.registry import build_teacher
 
+    from mind_lib.tasks.public import RATIONALES_FILE
+
     cfg = params.collect
     examples = [e for split in cfg.splits for e in load_split(paths.world, split)]
     teachers = [build_teacher(spec) for spec in cfg.teachers]
+    published = paths.world / RATIONALES_FILE  # rows the data stage brought from published files
+    if not teachers and not published.exists():
+        raise ValueError("collect.teachers is empty and the data stage brought no published rationales: "
+                         "configure at least one teacher")
     collected = paths.rationales / "collected.jsonl"
     result = collect(examples, teachers, collected, cfg.n_per_question, cfg.seed, cfg.batch_size, progress)
-    rows = load_rationales(collected)
+    if not collected.exists():
+        write_jsonl(collected, [])  # no teacher: an empty collection (the stage's output still exists)
+    wanted = {e.id for e in examples}
+    rows = load_rationales(collected) + ([r for r in load_rationales(published) if r["question_id"] in wanted]
+                                         if published.exists() else [])
     split_of = {e.id: e.split for e in examples}
     for split in cfg.splits:
         write_jsonl(paths.rationales / f"{split}.jsonl",

@@ -30,9 +30,52 @@ class Section(BaseModel):
 # world
 
 
-class WorldParams(Section):
-    """The embedded reasoning world (``mind_lib.tasks.world``)."""
+class RationaleSourceSpec(Section):
+    """Published multi-teacher rationales (``mind_lib.tasks.rationale_files``)."""
 
+    source: Literal["svamp_levels", "svamp_3sample"]
+    """Which public layout the folder holds."""
+    folder: str
+    """The folder (relative paths are relative to the repository root)."""
+    max_questions: int | None = Field(None, ge=1)
+    """Keep only the first N questions (quick runs); null = all."""
+
+
+class BenchmarkSpec(Section):
+    """A public benchmark evaluated as its own suite (``mind_lib.tasks.benchmarks.load_benchmark``)."""
+
+    name: str
+    """Benchmark name (gsm8k, svamp, asdiv, multiarith, ...); also the suite's name."""
+    path: str | None = None
+    """Its file or folder in the original public layout; null = ``datasets.load_dataset`` (network)."""
+    split: str = "test"
+    """Which split of the benchmark."""
+    max_examples: int | None = Field(None, ge=1)
+    """Keep only the first N examples (quick runs); null = all."""
+
+
+class PublicDataParams(Section):
+    """Real data instead of the embedded world: training questions and their rationales from published
+    rationale files, evaluation suites from public benchmarks."""
+
+    rationales: list[RationaleSourceSpec] = Field(min_length=1)
+    """Rationale sources; their questions become the train and feedback splits."""
+    feedback_share: float = Field(0.1, gt=0.0, lt=1.0)
+    """Share of those questions held out as the feedback split."""
+    benchmarks: list[BenchmarkSpec] = Field(min_length=1)
+    """Evaluation suites; questions also in the training data are removed from them (no leakage)."""
+    seed: int = Field(0, ge=0)
+    """Seed of the train/feedback split."""
+
+
+class WorldParams(Section):
+    """The data of the pipeline: the embedded reasoning world (``mind_lib.tasks.world``) or, with
+    ``source: public``, published rationales and public benchmarks (``mind_lib.tasks.public``)."""
+
+    source: Literal["world", "public"] = "world"
+    """world: generate the embedded world from the fields below; public: read ``public``."""
+    public: PublicDataParams | None = None
+    """With ``source: public``: the files to read."""
     seed: int = Field(0, ge=0)
     """Seed of the generator; the same seed gives the same questions in every split."""
     n_train: int = Field(2000, ge=1, le=1_000_000)
@@ -58,6 +101,8 @@ class WorldParams(Section):
 
     @model_validator(mode="after")
     def _check_ranges(self):
+        if self.source == "public" and self.public is None:
+            raise ValueError("world.source is 'public' but world.public is not set")
         lo, hi = self.id_steps
         if not 1 <= lo <= hi <= 12:
             raise ValueError(f"id_steps must satisfy 1 <= min <= max <= 12, got {list(self.id_steps)}")
@@ -128,8 +173,8 @@ class CollectParams(Section):
     """Which rationales go into the training file: all, or only those reaching the gold answer."""
     batch_size: int = Field(64, ge=1, le=100_000)
     """Questions per teacher call; each finished batch is on disk before the next starts."""
-    teachers: list[TeacherSpec] = Field(min_length=1)
-    """The teachers, each its own perspective."""
+    teachers: list[TeacherSpec] = Field(default_factory=list)
+    """The teachers, each its own perspective (may be empty when the data stage brings published rationales)."""
 
     @model_validator(mode="after")
     def _unique_names(self):

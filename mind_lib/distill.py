@@ -166,13 +166,14 @@ def run_grid(params, paths, progress: bool = True) -> list[dict]:
     from tqdm.auto import tqdm
 
     cfg, student = params.distill, params.student
-    student_path = Path(student.path) if Path(student.path).is_absolute() else paths.root / student.path
-    weights = student_path / "model.safetensors"
+    student_path = paths.base_student
+    weights = student_path / "config.json"  # with the weights' digest below: what the runs start from
     if not weights.exists():
         raise FileNotFoundError(f"{weights}: missing; run the pretrain stage first (dvc repro pretrain, or mind pretrain)")
     threads = cfg.train.num_threads or 1
+    digest = "".join(_file_digest(f) for f in sorted(student_path.glob("*.safetensors")))
     jobs = [dict(method=m, seed=s, paths=paths, cfg=cfg, student=student, student_path=student_path,
-                 base_digest=_file_digest(weights), threads=threads) for m in cfg.runs for s in cfg.seeds]
+                 base_digest=digest, threads=threads) for m in cfg.runs for s in cfg.seeds]
     bar = tqdm(total=len(jobs), desc="distill runs", disable=not progress, unit="run")
     results: list[dict] = []
     if cfg.workers == 1:

@@ -361,8 +361,7 @@ def evaluate_runs(params, paths, progress: bool = True) -> dict:
 
     cfg = params.evaluate
     shutil.rmtree(paths.predictions, ignore_errors=True)  # no stale rows of runs no longer in the grid
-    base = Path(params.student.path)
-    base = base if base.is_absolute() else paths.root / base
+    base = paths.base_student
     # the base student is asked like an answer-only student: question -> answer line
     jobs = [dict(method=BASE_METHOD, seed=0, model_dir=base, prompt_method="answer_only", cfg=cfg, paths=paths)]
     for method in params.distill.runs:

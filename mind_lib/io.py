@@ -213,6 +213,11 @@ class Paths:
         return self.root / "reports" / "figures"
 
     @property
+    def base_student(self) -> Path:
+        """The student every method starts from (the pretrain stage's output)."""
+        return self.root / "models" / "student_base"
+
+    @property
     def predictions(self) -> Path:
         return self.root / "reports" / "predictions"
 

@@ -523,10 +523,16 @@ def run_latent(params, paths, states: dict | None = None) -> dict:
 
     cfg = params.latent
     seed = params.distill.seeds[0]
+    if params.world.source != "world":
+        # the probe reads intermediate results and CKA the general suite: both exist only in the embedded world
+        report = {"setup": {"skipped": "latent analysis needs the embedded world (world.source: world)"},
+                  "methods": {}}
+        write_json(paths.metrics / "latent.json", report)
+        return report
     questions = load_split(paths.world, "test_id")[:cfg.n_questions]
     general = load_split(paths.world, "general_test")[:cfg.n_general]
     text_of = {e.id: e.question for e in questions}
-    base_dir = paths.root / params.student.path if not Path(params.student.path).is_absolute() else Path(params.student.path)
+    base_dir = paths.base_student
     students, outputs = {}, {}
     for method in params.distill.runs:
         students[method] = load_student(run_dir(paths.models, method, seed))

@@ -44,9 +44,11 @@ class StudentParams(Section):
     """The student model: the embedded tiny Llama (``source: tiny``) or a local HF model (``source: path``)."""
 
     source: Literal["tiny", "path"] = "tiny"
-    """tiny: built and pretrained here by ``pretrain_student`` into ``path``; path: an existing local HF folder."""
+    """tiny: built and pretrained here by ``pretrain_student``; path: an existing local HF folder (``path``)."""
     path: str = "models/student_base"
-    """Folder of the (pretrained) student, relative to the output root unless absolute."""
+    """source=path: the local HF folder of the student (relative to the repository unless absolute); the
+    pretrain stage copies it to ``models/student_base``, where every method starts. source=tiny: unused
+    (the tiny student is built and pretrained into ``models/student_base``)."""
     vocab_size: int = Field(4000, ge=64, le=1_000_000)
     """tiny: largest word-level vocabulary (special tokens, digits and punctuation included)."""
     min_frequency: int = Field(1, ge=1, le=1000)

@@ -38,7 +38,7 @@ def test_explicit_profile_beats_environment(monkeypatch):
 
 BAD_PARAMS = [
     # (change to params.yaml, profile to load, text the error must contain)
-    (lambda r: r["world"].update(n_trian=5), None, "world.n_trian: unknown key; allowed keys: seed, n_train"),
+    (lambda r: r["world"].update(n_trian=5), None, "world.n_trian: unknown key; allowed keys: source, public, seed, n_train"),
     (lambda r: r["world"].update(n_train="many"), None, "world.n_train: Input should be a valid integer"),
     (lambda r: r["world"].update(n_train=0), None, "world.n_train: Input should be greater than or equal to 1"),
     (lambda r: r["world"].update(id_steps=[4, 2]), None, "id_steps must satisfy"),

@@ -89,7 +89,7 @@ def test_save_and_load_round_trip(world, tmp_path):
     counts = save_world(world, tmp_path)
     assert counts["train"] == 400
     assert load_split(tmp_path, "ood_steps") == world["ood_steps"]
-    with pytest.raises(ValueError, match="unknown world split 'dev'"):
+    with pytest.raises(ValueError, match="unknown split 'dev'; the world's: train"):
         load_split(tmp_path, "dev")
     with pytest.raises(FileNotFoundError, match="run the 'world' stage first"):
         load_split(tmp_path / "nowhere", "train")

@@ -291,10 +291,13 @@ def save_world(splits: dict[str, list[Example]], folder) -> dict[str, int]:
 
 
 def load_split(folder, split: str) -> list[Example]:
-    """Read one split written by ``save_world``; a missing file says which stage makes it."""
-    if split not in ALL_SPLITS:
-        raise ValueError(f"unknown world split {split!r}; allowed: {', '.join(ALL_SPLITS)}")
+    """Read one split written by the data stage (``save_world`` or ``save_public_data``); a missing file
+    says which stage makes it."""
     path = Path(folder) / f"{split}.jsonl"
+    if split not in ALL_SPLITS and not path.exists():  # public data adds one split per benchmark
+        present = sorted(p.stem for p in Path(folder).glob("*.jsonl"))
+        raise ValueError(f"unknown split {split!r}; the world's: {', '.join(ALL_SPLITS)}; "
+                         f"in {folder}: {', '.join(present) or 'none'}")
     if not path.exists():
         raise FileNotFoundError(f"{path}: missing; run the 'world' stage first (dvc repro world, or mind world)")
     return load_examples(path)

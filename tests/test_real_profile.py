@@ -1,0 +1,68 @@
+"""The `real` profile end to end on CPU: published SVAMP rationales -> a tiny random HF student from a
+local path -> distillation -> evaluation on GSM8K/SVAMP/ASDiv/MultiArith. The real models are not
+available here; this proves the code paths a GPU user runs."""
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mind_lib.cli import main
+from mind_lib.config import load_params
+from mind_lib.distill import run_grid
+from mind_lib.evaluate import evaluate_runs, load_predictions, prediction_path
+from mind_lib.io import Paths, find_repo_root
+from mind_lib.latent import run_latent
+from mind_lib.rationales import load_rationales
+from mind_lib.tasks.base import load_examples
+from tests.test_teacher_hf import _save_tiny_model
+
+SHARED = find_repo_root().parent / "shared" / "data"
+pytestmark = pytest.mark.skipif(not (SHARED / "rationales" / "svamp_multiteacher_levels").is_dir(),
+                                reason=f"{SHARED} (the shared real data) is absent")
+
+
+def test_real_profile_end_to_end(tmp_path, monkeypatch):
+    student = tmp_path / "local-student"
+    _save_tiny_model(student, chat_template=None)
+    raw = yaml.safe_load((find_repo_root() / "params.yaml").read_text())
+    real = raw["profiles"]["real"]
+    real["world"]["public"]["rationales"][0]["max_questions"] = 30
+    for bench in real["world"]["public"]["benchmarks"]:
+        bench["max_examples"] = 6
+    real["student"] = {"source": "path", "path": str(student), "dtype": "float32", "max_len": 256}
+    real["distill"].update(runs=["std_cot", "ftcot_diverse", "mind"], train={
+        "lr": 0.001, "batch_size": 4, "budget_tokens": 1500, "save_every": 0, "progress": False, "cpu": True})
+    real["distill"]["methods"]["mind"] = {"meta_every": 2, "feedback_batch_size": 4}
+    real["evaluate"].update(max_new_tokens=12, n_boot=200)
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "out"
+    monkeypatch.setenv("MIND_OUT_ROOT", str(out))
+    common = ["--params", str(params_file), "--profile", "real"]
+
+    assert main(["world", *common]) == 0
+    paths = Paths(out)
+    train, feedback = load_examples(paths.world / "train.jsonl"), load_examples(paths.world / "feedback.jsonl")
+    assert len(train) + len(feedback) == 30 and len(feedback) == 3
+    svamp = load_examples(paths.world / "svamp.jsonl")
+    trained = {e.question for e in train + feedback}
+    assert svamp and not trained & {e.question for e in svamp}  # no training question is tested
+
+    assert main(["collect", *common]) == 0
+    rows = load_rationales(paths.rationales / "train.jsonl")
+    assert {r["teacher"] for r in rows} == {"chatgpt", "gemini", "llama"}
+    assert len({r["perspective"] for r in rows}) > 10 and all(r["correct"] for r in rows)
+
+    assert main(["pretrain", *common]) == 0  # a real student is copied, not pretrained
+    assert (paths.base_student / "config.json").exists()
+
+    params = load_params(params_file, profile="real")
+    summaries = run_grid(params, paths, progress=False)
+    assert [s["method"] for s in summaries] == ["std_cot", "ftcot_diverse", "mind"] and all(s["finished"] for s in summaries)
+    summary = evaluate_runs(params, paths, progress=False)
+    for method in ("mind", "std_cot", "ftcot_diverse"):
+        assert set(summary["methods"][method]["benchmarks"]) == {"gsm8k", "svamp", "asdiv", "multiarith"}
+    preds = load_predictions(prediction_path(paths.predictions, "mind", 0, "gsm8k"))
+    assert len(preds) == 6 and all(set(p) >= {"id", "output", "pred_answer", "gold", "correct"} for p in preds)
+    assert "paired" in summary
+    assert run_latent(params, paths)["setup"]["skipped"]
