@@ -1,0 +1,68 @@
+"""Wall time and peak memory of `dvc repro` (default profile) from a clean state, per stage.
+
+Clones the committed repository into a temporary folder beside it (so ``../shared`` resolves as in
+the repository), uses this checkout's ``.venv``, runs ``dvc repro``, then a second ``dvc repro``
+(which must be a no-op). Peak memory is the largest resident set of any process of the run
+(``getrusage(RUSAGE_CHILDREN)``); the per-stage times come from the stages' start lines.
+
+    python benchmarks/pipeline_time.py [--keep]
+
+The last stdout line is one JSON object with the figures.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def timed(cmd: list[str], cwd: Path, env: dict) -> tuple[float, list[tuple[float, str]]]:
+    """Run ``cmd``; returns its wall time and (seconds since start, line) for each 'Running stage' line."""
+    t0 = time.perf_counter()
+    marks = []
+    with subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as p:
+        for line in p.stdout:
+            sys.stderr.write(line)
+            m = re.match(r"Running stage '([^']+)'", line)
+            if m:
+                marks.append((time.perf_counter() - t0, m.group(1)))
+        if p.wait() != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed with exit code {p.returncode}")
+    return time.perf_counter() - t0, marks
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--keep", action="store_true", help="keep the clone (its reports/) afterwards")
+    args = p.parse_args(argv)
+    clone = Path(tempfile.mkdtemp(prefix="pipeline-time-", dir=ROOT.parent))
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    env = {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}", "OMP_NUM_THREADS": "1"}
+    env.pop("MIND_PROFILE", None)
+    env.pop("MIND_OUT_ROOT", None)
+    try:
+        wall, marks = timed(["dvc", "repro"], clone, env)
+        noop, _ = timed(["dvc", "repro"], clone, env)
+    finally:
+        if not args.keep:
+            shutil.rmtree(clone, ignore_errors=True)
+    ends = [t for t, _ in marks[1:]] + [wall]
+    stages = {name: round(end - start, 1) for (start, name), end in zip(marks, ends)}
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(json.dumps({"repro_wall_s": round(wall, 1), "noop_repro_wall_s": round(noop, 1),
+                      "noop_over_full": round(noop / wall, 4), "peak_rss_mb": round(peak_mb, 1),
+                      "stages_s": stages, "cores": os.cpu_count()}))
+
+
+if __name__ == "__main__":
+    main()
