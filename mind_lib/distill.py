@@ -160,10 +160,7 @@ def run_grid(params, paths, progress: bool = True) -> list[dict]:
     Finished runs whose data, params and base student are unchanged are not trained again, and an
     interrupted run resumes from its last checkpoint. Returns the run summaries (grid order).
     """
-    from concurrent.futures import ProcessPoolExecutor
-    import multiprocessing as mp
-
-    from tqdm.auto import tqdm
+    from mind_lib.parallel import run_jobs
 
     cfg, student = params.distill, params.student
     student_path = paths.base_student
@@ -174,20 +171,7 @@ def run_grid(params, paths, progress: bool = True) -> list[dict]:
     digest = "".join(_file_digest(f) for f in sorted(student_path.glob("*.safetensors")))
     jobs = [dict(method=m, seed=s, paths=paths, cfg=cfg, student=student, student_path=student_path,
                  base_digest=digest, threads=threads) for m in cfg.runs for s in cfg.seeds]
-    bar = tqdm(total=len(jobs), desc="distill runs", disable=not progress, unit="run")
-    results: list[dict] = []
-    if cfg.workers == 1:
-        for job in jobs:
-            results.append(_grid_job(job))
-            bar.update(1)
-    else:
-        # spawn: a forked child would inherit the parent's torch thread pools (and a notebook kernel's state)
-        with ProcessPoolExecutor(max_workers=cfg.workers, mp_context=mp.get_context("spawn")) as pool:
-            for summary in pool.map(_grid_job, jobs):
-                results.append(summary)
-                bar.update(1)
-    bar.close()
-    return results
+    return run_jobs(_grid_job, jobs, cfg.workers, "distill runs", progress)
 
 
 __all__ = ["DistillParams", "distill", "pretrain_student", "run_grid", "run_dir", "strategy_names"]

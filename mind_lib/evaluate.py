@@ -348,12 +348,8 @@ def evaluate_runs(params, paths, progress: bool = True) -> dict:
     Writes ``reports/predictions/<method>/seed<k>/<suite>.jsonl`` and the summary metrics
     (``reports/metrics/summary.json``) with CIs and the paired comparisons.
     """
-    from concurrent.futures import ProcessPoolExecutor
-    import multiprocessing as mp
-
-    from tqdm.auto import tqdm
-
     from mind_lib.distill import run_dir
+    from mind_lib.parallel import run_jobs
     from mind_lib.io import write_json
     from mind_lib.stats import BASE_METHOD, build_summary
 
@@ -370,16 +366,7 @@ def evaluate_runs(params, paths, progress: bool = True) -> dict:
             if not (folder / "config.json").exists():
                 raise FileNotFoundError(f"{folder}: no trained student; run the distill stage first")
             jobs.append(dict(method=method, seed=seed, model_dir=folder, prompt_method=method, cfg=cfg, paths=paths))
-    bar = tqdm(total=len(jobs), desc="evaluate students", disable=not progress, unit="student")
-    if cfg.workers == 1:
-        for job in jobs:
-            _evaluate_job(job)
-            bar.update(1)
-    else:
-        with ProcessPoolExecutor(max_workers=cfg.workers, mp_context=mp.get_context("spawn")) as pool:
-            for _ in pool.map(_evaluate_job, jobs):
-                bar.update(1)
-    bar.close()
+    run_jobs(_evaluate_job, jobs, cfg.workers, "evaluate students", progress)
     tree = load_prediction_tree(paths.predictions)
     summary = build_summary(tree, reference=cfg.reference, n_boot=cfg.n_boot)  # no reference rows: no "paired"
     write_json(paths.metrics / "summary.json", summary)
