@@ -84,6 +84,16 @@ def distill(method: str, seed: int, out_dir: str | os.PathLike, *, train_example
     return train(model, tokenizer, strategy, train_set, params, out_dir, eval_set=eval_set, resume=resume)
 
 
+def general_items(examples: Sequence[Example]) -> list[TextItem]:
+    """General-suite pretraining items: question -> (worked equation, if the example has one) answer line."""
+    from mind_lib.formatting import answer_text, format_prompt
+    from mind_lib.strategies.answer_only import ANSWER_PERSPECTIVE
+
+    return [TextItem(e.id, ANSWER_PERSPECTIVE, format_prompt(e.question),
+                     f"{e.meta['worked']} {answer_text(e.answer)}" if e.meta.get("worked") else answer_text(e.answer))
+            for e in examples]
+
+
 def pretrain_student(out_dir: str | os.PathLike, *, examples: Sequence[Example], texts: Sequence[str],
                      student: StudentParams, params: TrainParams, vocab_texts: Sequence[str] = (),
                      eval_examples: Sequence[Example] | None = None, resume: bool = False) -> dict:
@@ -98,15 +108,15 @@ def pretrain_student(out_dir: str | os.PathLike, *, examples: Sequence[Example],
     if student.source != "tiny":
         raise ValueError(f"student.source is {student.source!r}: the student is loaded from {student.path}, "
                          f"there is nothing to pretrain (set source: tiny for the embedded student)")
-    answers = get_strategy("answer_only")  # its loss is the plain mean; its items are question -> answer line
-    items = answers.text_items(examples, []) + [TextItem(f"text-{i}", TEXT_PERSPECTIVE, "", t)
+    answers = get_strategy("answer_only")  # the plain mean loss; the items are built by general_items
+    items = general_items(examples) + [TextItem(f"text-{i}", TEXT_PERSPECTIVE, "", t)
                                                 for i, t in enumerate(texts)]
     tokenizer = train_word_tokenizer([f"{it.prompt} {it.target}" for it in items] + list(vocab_texts),
                                      vocab_size=student.vocab_size, min_frequency=student.min_frequency,
                                      max_len=student.max_len)
     model = build_tiny_student(student, tokenizer)
     train_set = build_item_set(tokenizer, items, student.max_len)
-    eval_set = (build_item_set(tokenizer, answers.text_items(eval_examples, []), student.max_len)
+    eval_set = (build_item_set(tokenizer, general_items(eval_examples), student.max_len)
                 if eval_examples else None)
     log.info("pretrain: %s", train_set.summary())
     return train(model, tokenizer, answers, train_set, params, Path(out_dir), eval_set=eval_set, resume=resume)

@@ -202,19 +202,22 @@ def _unique(make: Callable[[int], Example], n: int, key: Callable[[Example], obj
 # the general suite: what the student knows before distillation
 
 
-def make_general(rng: random.Random, skill: str, idx: str, split: str, max_value: int) -> Example:
+ARITH_WORDS = {"add": "plus", "sub": "minus", "mul": "times", "div": "divided by"}
+
+
+def make_general(rng: random.Random, skill: str, idx: str, split: str, max_value: int,
+                 max_operand: int = 12) -> Example:
+    """One general-suite question. Arithmetic facts are exactly the steps the world's problems need
+    (values up to ``max_value``, +/- operands up to ``max_operand``, x and / by 2..5) and carry a worked
+    equation in ``meta["worked"]`` ("7 + 5 = 12."): the prior knowledge distillation builds on."""
     if skill == "arith":
-        op = rng.choice(["plus", "minus", "times"])
-        if op == "times":
-            a, b = rng.randint(2, 9), rng.randint(2, max(2, min(9, max_value // 9)))
-            ans = a * b
-        else:
-            a, b = rng.randint(1, max_value), rng.randint(1, max_value)
-            if op == "minus" and b > a:
-                a, b = b, a
-            ans = a + b if op == "plus" else a - b
-        return Example(idx, f"What is {a} {op} {b}?", str(ans), "number", split,
-                       {"skill": skill, "a": a, "b": b, "op": op})
+        value = rng.randint(2, max_value)
+        shape = Shape(steps=(1, 1), max_value=max_value, start_range=(value, value), max_operand=max_operand)
+        op, operands = rng.choice(_feasible_ops(value, shape))
+        k = rng.choice(operands)
+        ans = apply_op(op, value, k)
+        return Example(idx, f"What is {value} {ARITH_WORDS[op]} {k}?", str(ans), "number", split,
+                       {"skill": skill, "a": value, "b": k, "op": op, "worked": f"{value} {SYMBOL[op]} {k} = {ans}."})
     if skill == "compare":
         a, b = rng.sample(range(1, max_value + 1), 2)
         rel = rng.choice(["more", "less"])
@@ -250,23 +253,19 @@ def generate_world(p: WorldParams) -> dict[str, list[Example]]:
                       lambda e: e.question, seen, split)
         splits[split] = _renumber(exs, split)
 
-    # General suite: test questions are distinct; training may repeat facts but never a test question.
-    test_texts: set = set()
-    general_test = []
+    # General suite: what the student *knew* before distillation. Test questions are distinct from each
+    # other and drawn from the same facts as training (forgetting is about retained knowledge, not
+    # generalisation to unseen facts); training draws repeat facts.
+    general_test, general_train = [], []
     for skill in SKILLS:
         rng = stable_rng(p.seed, "general_test", skill)
-        general_test += _unique(lambda i, sk=skill, r=rng: make_general(r, sk, "", "general_test", p.max_value),
-                                p.n_general_test, lambda e: e.question, test_texts, f"general {skill}")
-    splits["general_test"] = _renumber(general_test, "general_test")
-    general_train = []
-    for skill in SKILLS:
+        general_test += _unique(lambda i, sk=skill, r=rng: make_general(r, sk, "", "general_test", p.max_value,
+                                                                        p.max_operand),
+                                p.n_general_test, lambda e: e.question, set(), f"general {skill}")
         rng = stable_rng(p.seed, "general_train", skill)
-        drawn = 0
-        while drawn < p.n_general_train:
-            ex = make_general(rng, skill, "", "general_train", p.max_value)
-            if ex.question not in test_texts:
-                general_train.append(ex)
-                drawn += 1
+        general_train += [make_general(rng, skill, "", "general_train", p.max_value, p.max_operand)
+                          for _ in range(p.n_general_train)]
+    splits["general_test"] = _renumber(general_test, "general_test")
     splits["general_train"] = _renumber(general_train, "general_train")
     return splits
 
