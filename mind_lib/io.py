@@ -187,6 +187,9 @@ class Paths:
 
     root: Path
 
+    def __post_init__(self):
+        object.__setattr__(self, "root", Path(self.root))
+
     @classmethod
     def resolve(cls, out_root: str | os.PathLike | None = None) -> "Paths":
         chosen = out_root or os.environ.get(ENV_OUT_ROOT) or find_repo_root()
