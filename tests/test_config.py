@@ -43,7 +43,7 @@ BAD_PARAMS = [
     (lambda r: r["world"].update(n_train=0), None, "world.n_train: Input should be greater than or equal to 1"),
     (lambda r: r["world"].update(id_steps=[4, 2]), None, "id_steps must satisfy"),
     (lambda r: r["world"].update(ood_steps=[3, 6]), None, "ood_steps must lie above id_steps"),
-    (lambda r: r["world"].update(ood_max_value=50), None, "ood_max_value (50) must exceed max_value"),
+    (lambda r: r["world"].update(max_value=60, ood_max_value=50), None, "ood_max_value (50) must exceed max_value (60)"),
     (lambda r: r["collect"].update(keep="some"), None, "collect.keep: Input should be 'all' or 'correct'"),
     (lambda r: r["collect"].update(n_per_question=-1), None, "collect.n_per_question"),
     (lambda r: r["collect"]["teachers"][0].update(style="poem"), None, "collect.teachers.0.style"),
