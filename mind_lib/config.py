@@ -68,6 +68,10 @@ class PublicDataParams(Section):
     """Seed of the train/feedback split."""
 
 
+STORY_STEPS = (1, 2)
+"""Changes per general-suite story (the base student's prior); ID problems have more."""
+
+
 class WorldParams(Section):
     """The data of the pipeline: the embedded reasoning world (``mind_lib.tasks.world``) or, with
     ``source: public``, published rationales and public benchmarks (``mind_lib.tasks.public``)."""
@@ -88,8 +92,9 @@ class WorldParams(Section):
     """General-suite questions per skill used to pretrain the base student."""
     n_general_test: int = Field(200, ge=1, le=100_000)
     """General-suite test questions per skill (forgetting is measured on these)."""
-    id_steps: tuple[int, int] = (2, 4)
-    """Inclusive range of reasoning steps in distribution."""
+    id_steps: tuple[int, int] = (3, 4)
+    """Inclusive range of reasoning steps in distribution; above the general suite's stories
+    (``STORY_STEPS``), so no ID problem is a pretraining story."""
     ood_steps: tuple[int, int] = (5, 6)
     """Inclusive range of steps of the OOD-steps split; must lie above ``id_steps``."""
     max_value: int = Field(60, ge=10, le=10_000)
@@ -104,8 +109,9 @@ class WorldParams(Section):
         if self.source == "public" and self.public is None:
             raise ValueError("world.source is 'public' but world.public is not set")
         lo, hi = self.id_steps
-        if not 1 <= lo <= hi <= 12:
-            raise ValueError(f"id_steps must satisfy 1 <= min <= max <= 12, got {list(self.id_steps)}")
+        if not STORY_STEPS[1] < lo <= hi <= 12:
+            raise ValueError(f"id_steps must satisfy {STORY_STEPS[1]} < min <= max <= 12 (the general suite's "
+                             f"stories have up to {STORY_STEPS[1]} steps), got {list(self.id_steps)}")
         olo, ohi = self.ood_steps
         if not hi < olo <= ohi <= 16:
             raise ValueError(f"ood_steps must lie above id_steps (max {hi}) and <= 16, got {list(self.ood_steps)}")

@@ -72,7 +72,9 @@ def test_hidden_states_shape_and_left_padding_equal_one_by_one(make):
 
 def test_hidden_states_pool_over_the_text_of_a_pair_only():
     model = _model()
-    prompt, rationale = format_prompt(QUESTIONS[0].question), " " + ROWS[0]["rationale"]
+    # the shortest question and rationale: the pair must fit max_len (a cut would change the span's tokens)
+    question = min(QUESTIONS, key=lambda e: len(e.question)).question
+    prompt, rationale = format_prompt(question), " " + min(ROWS, key=lambda r: len(r["rationale"]))["rationale"]
     pair = hidden_states(model, TOKENIZER, [(prompt, rationale), (format_prompt("Leo has 2 coins."), rationale)],
                          pool="mean")
     whole = hidden_states(model, TOKENIZER, [prompt + rationale], pool="mean")

@@ -1,10 +1,10 @@
 """The embedded world: deterministic by seed, splits disjoint by construction, answers follow the steps."""
 import pytest
 
-from mind_lib.config import WorldParams
+from mind_lib.config import STORY_STEPS, WorldParams
 from mind_lib.tasks.base import load_examples
-from mind_lib.tasks.world import (ALL_SPLITS, SPLITS_ID, SPLITS_OOD, apply_op, computation_key, generate_world,
-                                  load_split, save_world)
+from mind_lib.tasks.world import (ALL_SPLITS, SKILLS, SPLITS_ID, SPLITS_OOD, apply_op, computation_key,
+                                  generate_world, load_split, save_world)
 
 PARAMS = WorldParams(n_train=400, n_feedback=50, n_test=100, n_general_train=100, n_general_test=50)
 
@@ -78,11 +78,20 @@ def test_general_suite(world):
             assert e.answer == str(apply_op(m["op"], m["a"], m["b"])) and e.kind == "number"
             assert 1 <= int(e.answer) <= PARAMS.max_value and m["worked"].endswith(f"= {e.answer}.")
             assert m["op"] in ("mul", "div") or m["b"] <= PARAMS.max_operand
+        elif m["skill"] == "story":  # 1-2 changes told with ID phrasings, the worked steps as target
+            value = int(e.question.split(" ")[2] if " has " in e.question.split(".")[0] else e.question.split(" ")[3])
+            for s in m["steps"]:
+                assert s["before"] == value and f" {s['operand']} " in e.question
+                value = apply_op(s["op"], value, s["operand"])
+            assert e.answer == str(value) and m["worked"].endswith(f"= {e.answer}.")
+            assert STORY_STEPS[0] <= len(m["steps"]) <= STORY_STEPS[1] < PARAMS.id_steps[0]
+            assert all(".id." in s["template"] for s in m["steps"])  # never an OOD phrasing
+            assert "What is the final number" not in e.question and "At first" not in e.question
         elif m["skill"] == "compare":
             assert e.answer == ("yes" if (m["a"] > m["b"]) == (m["rel"] == "more") else "no")
         else:
             assert e.answer == ("yes" if sum(m["flips"]) % 2 == 0 else "no")
-    assert {e.meta["skill"] for e in world["general_test"]} == {"arith", "compare", "coin"}
+    assert {e.meta["skill"] for e in world["general_test"]} == set(SKILLS)
 
 
 def test_save_and_load_round_trip(world, tmp_path):
@@ -107,7 +116,7 @@ def test_bad_example_file_names_line_and_field(tmp_path):
 
 
 def test_impossible_sizes_fail_clearly():
-    tiny = WorldParams(max_value=10, max_operand=2, id_steps=(2, 2), ood_steps=(3, 3), ood_max_value=20,
+    tiny = WorldParams(max_value=10, max_operand=2, id_steps=(3, 3), ood_steps=(4, 4), ood_max_value=20,
                        n_train=100000, n_test=5, n_feedback=5, n_general_train=5, n_general_test=5)
     with pytest.raises(ValueError, match="cannot draw 100000 distinct train problems"):
         generate_world(tiny)

@@ -26,6 +26,10 @@ class FtcotDiverse(Strategy):
     Options = FtcotDiverseOptions
 
     def text_items(self, examples: Sequence[Example], rows: Sequence[dict]) -> list[TextItem]:
+        return self.items_kept(examples, rows, self.options.keep)
+
+    def items_kept(self, examples: Sequence[Example], rows: Sequence[dict], keep: Keep) -> list[TextItem]:
+        """One item per rationale row of ``examples`` that passes ``keep`` (and the teacher filter)."""
         wanted = self.options.teachers
         if wanted is not None:
             present = {r["teacher"] for r in rows}
@@ -36,4 +40,4 @@ class FtcotDiverse(Strategy):
             rows = [r for r in rows if r["teacher"] in wanted]
         questions = {e.id: e.question for e in examples}
         return [TextItem(r["question_id"], r["perspective"], format_prompt(questions[r["question_id"]]), r["rationale"])
-                for r in select_rows(examples, rows, self.options.keep)]
+                for r in select_rows(examples, rows, keep)]

@@ -18,6 +18,7 @@ inverted`` (the inverted control favours high-loss rationales).
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Literal, Sequence
 
 import numpy as np
@@ -30,6 +31,9 @@ from mind_lib.strategies.base import ItemSet, StepLoss, TextItem, collate, model
 from mind_lib.strategies.ftcot_diverse import FtcotDiverse, FtcotDiverseOptions
 from mind_lib.ta import TANetwork, build_features, heuristic_weights, masked_weights, weighted_loss
 from mind_lib.tasks.base import Example
+
+
+_LAYER = re.compile(r"\.layers\.(\d+)\.")  # a transformer block's parameter names
 
 
 class MindOptions(FtcotDiverseOptions):
@@ -101,9 +105,6 @@ def meta_parameter_names(model: torch.nn.Module, which: str) -> list[str]:
             (not _LAYER.search(n) and n not in tied and ("norm" in n or "lm_head" in n))]
 
 
-_LAYER = __import__("re").compile(r"\.layers\.(\d+)\.")
-
-
 class Mind(FtcotDiverse):
     """MIND's weighting on top of the diverse items; the TA and the inertia filter are its state."""
 
@@ -111,12 +112,7 @@ class Mind(FtcotDiverse):
     Options = MindOptions
 
     def feedback_items(self, examples: Sequence[Example], rows: Sequence[dict]) -> list[TextItem]:
-        keep_for_training = self.options.keep
-        self.options = self.options.model_copy(update={"keep": self.options.feedback_keep})
-        try:
-            return self.text_items(examples, rows)
-        finally:
-            self.options = self.options.model_copy(update={"keep": keep_for_training})
+        return self.items_kept(examples, rows, self.options.feedback_keep)
 
     # -- set-up ---------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ property, so that it is disjoint from training *by construction*:
 
 ID test problems never repeat a training computation (same start and same changes), whatever the
 wording. The ``general`` suite stands for what the student knew before distillation: arithmetic
-facts, comparisons, and coin-flip state tracking.
+facts, one-step word problems (ID phrasings only), comparisons, and coin-flip state tracking.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from mind_lib.config import WorldParams
+from mind_lib.config import STORY_STEPS, WorldParams
 from mind_lib.io import write_json
 from mind_lib.tasks.base import Example, load_examples, save_examples
 
@@ -60,7 +60,7 @@ OBJECT_PRONOUN = {"she": "her", "he": "him"}
 SPLITS_ID = ("train", "feedback", "test_id")
 SPLITS_OOD = ("ood_steps", "ood_templates", "ood_distractor", "ood_numbers")
 SPLITS_GENERAL = ("general_train", "general_test")
-SKILLS = ("arith", "compare", "coin")
+SKILLS = ("arith", "story", "compare", "coin")
 
 
 def stable_rng(*parts) -> random.Random:
@@ -218,6 +218,16 @@ def make_general(rng: random.Random, skill: str, idx: str, split: str, max_value
         ans = apply_op(op, value, k)
         return Example(idx, f"What is {value} {ARITH_WORDS[op]} {k}?", str(ans), "number", split,
                        {"skill": skill, "a": value, "b": k, "op": op, "worked": f"{value} {SYMBOL[op]} {k} = {ans}."})
+    if skill == "story":
+        # one or two changes told with ID phrasings, worked out step by step: the component skills every
+        # world problem chains (read the i-th change, do one fact). ID problems have more steps than any
+        # story (id_steps starts above STORY_STEPS), so distillation must teach longer chains and the
+        # teachers' styles; without this prior a ~1M student on 2 cores stays at the floor (issue #8).
+        shape = Shape(steps=STORY_STEPS, max_value=max_value, start_range=(2, max_value), max_operand=max_operand)
+        ex = make_problem(rng, shape, idx, split)
+        worked = " ".join(f"{s['before']} {SYMBOL[s['op']]} {s['operand']} = {s['after']}." for s in ex.meta["steps"])
+        return Example(idx, ex.question, ex.answer, "number", split,
+                       {"skill": skill, "steps": ex.meta["steps"], "worked": worked})
     if skill == "compare":
         a, b = rng.sample(range(1, max_value + 1), 2)
         rel = rng.choice(["more", "less"])
