@@ -3,7 +3,7 @@ import pytest
 
 from mind_lib.config import STORY_STEPS, WorldParams
 from mind_lib.tasks.base import load_examples
-from mind_lib.tasks.world import (ALL_SPLITS, SKILLS, SPLITS_ID, SPLITS_OOD, apply_op, computation_key,
+from mind_lib.tasks.world import (ALL_SPLITS, SKILLS, SPLITS_ID, SPLITS_OOD, SYMBOL, apply_op, computation_key,
                                   generate_world, load_split, save_world)
 
 PARAMS = WorldParams(n_train=400, n_feedback=50, n_test=100, n_general_train=100, n_general_test=50)
@@ -87,11 +87,17 @@ def test_general_suite(world):
             assert STORY_STEPS[0] <= len(m["steps"]) <= STORY_STEPS[1] < PARAMS.id_steps[0]
             assert all(".id." in s["template"] for s in m["steps"])  # never an OOD phrasing
             assert "What is the final number" not in e.question and "At first" not in e.question
+        elif m["skill"] == "parse":  # the story's changes in order, nothing computed
+            assert e.kind == "text" and e.answer == ", ".join(f"{SYMBOL[s['op']]} {s['operand']}" for s in m["steps"])
+            assert 1 <= len(m["steps"]) <= PARAMS.id_steps[1] and "How many" not in e.question
         elif m["skill"] == "compare":
             assert e.answer == ("yes" if (m["a"] > m["b"]) == (m["rel"] == "more") else "no")
         else:
             assert e.answer == ("yes" if sum(m["flips"]) % 2 == 0 else "no")
     assert {e.meta["skill"] for e in world["general_test"]} == set(SKILLS)
+    test_keys = {computation_key(e) for e in world["test_id"]}  # no parse story retells an ID test problem
+    parses = [e for e in world["general_test"] + world["general_train"] if e.meta["skill"] == "parse"]
+    assert parses and not any(computation_key(e) in test_keys for e in parses)
 
 
 def test_save_and_load_round_trip(world, tmp_path):

@@ -1,6 +1,6 @@
 """The embedded reasoning world: seeded multi-step arithmetic word problems with real distribution shift.
 
-A problem is a start amount followed by 2-4 changes (+, -, x, exact /) told in English; the question
+A problem is a start amount followed by ``id_steps`` (default 3-4) changes (+, -, x, exact /) told in English; the question
 asks for the final amount. Each OOD split differs from the in-distribution (ID) data in exactly one
 property, so that it is disjoint from training *by construction*:
 
@@ -11,11 +11,13 @@ property, so that it is disjoint from training *by construction*:
 
 ID test problems never repeat a training computation (same start and same changes), whatever the
 wording. The ``general`` suite stands for what the student knew before distillation: arithmetic
-facts, one-step word problems (ID phrasings only), comparisons, and coin-flip state tracking.
+facts, 1-2 step word problems and listing a story's changes (ID phrasings only), comparisons, and
+coin-flip state tracking (docs/method.md §1.1).
 """
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +62,7 @@ OBJECT_PRONOUN = {"she": "her", "he": "him"}
 SPLITS_ID = ("train", "feedback", "test_id")
 SPLITS_OOD = ("ood_steps", "ood_templates", "ood_distractor", "ood_numbers")
 SPLITS_GENERAL = ("general_train", "general_test")
-SKILLS = ("arith", "story", "compare", "coin")
+SKILLS = ("arith", "story", "parse", "compare", "coin")
 
 
 def stable_rng(*parts) -> random.Random:
@@ -206,7 +208,7 @@ ARITH_WORDS = {"add": "plus", "sub": "minus", "mul": "times", "div": "divided by
 
 
 def make_general(rng: random.Random, skill: str, idx: str, split: str, max_value: int,
-                 max_operand: int = 12) -> Example:
+                 max_operand: int = 12, parse_steps: int = 4) -> Example:
     """One general-suite question. Arithmetic facts are exactly the steps the world's problems need
     (values up to ``max_value``, +/- operands up to ``max_operand``, x and / by 2..5) and carry a worked
     equation in ``meta["worked"]`` ("7 + 5 = 12."): the prior knowledge distillation builds on."""
@@ -228,6 +230,16 @@ def make_general(rng: random.Random, skill: str, idx: str, split: str, max_value
         worked = " ".join(f"{s['before']} {SYMBOL[s['op']]} {s['operand']} = {s['after']}." for s in ex.meta["steps"])
         return Example(idx, ex.question, ex.answer, "number", split,
                        {"skill": skill, "steps": ex.meta["steps"], "worked": worked})
+    if skill == "parse":
+        # reading without computing: list a story's 1..parse_steps changes in order ("+ 5, - 2"). The
+        # student knows how to find the i-th change; distillation must teach it to compute the chain.
+        shape = Shape(steps=(1, parse_steps), max_value=max_value, start_range=(2, max_value),
+                      max_operand=max_operand)
+        ex = make_problem(rng, shape, idx, split)
+        story = ex.question.rsplit(". ", 1)[0] + "."  # the story without its question
+        changes = ", ".join(f"{SYMBOL[s['op']]} {s['operand']}" for s in ex.meta["steps"])
+        return Example(idx, f"{story} What changes happen to {ex.meta['name']}'s {ex.meta['object']}, in order?",
+                       changes, "text", split, {"skill": skill, "start": ex.meta["start"], "steps": ex.meta["steps"]})
     if skill == "compare":
         a, b = rng.sample(range(1, max_value + 1), 2)
         rel = rng.choice(["more", "less"])
@@ -267,14 +279,22 @@ def generate_world(p: WorldParams) -> dict[str, list[Example]]:
     # other and drawn from the same facts as training (forgetting is about retained knowledge, not
     # generalisation to unseen facts); training draws repeat facts.
     general_test, general_train = [], []
+    # Parse stories never retell an ID test problem (same start and changes), in either general split.
+    test_keys = {computation_key(e) for e in splits["test_id"]}
+
+    def retells_test(e: Example) -> bool:
+        return e.meta["skill"] == "parse" and computation_key(e) in test_keys
+
     for skill in SKILLS:
         rng = stable_rng(p.seed, "general_test", skill)
         general_test += _unique(lambda i, sk=skill, r=rng: make_general(r, sk, "", "general_test", p.max_value,
-                                                                        p.max_operand),
-                                p.n_general_test, lambda e: e.question, set(), f"general {skill}")
+                                                                        p.max_operand, p.id_steps[1]),
+                                p.n_general_test, lambda e: "test" if retells_test(e) else e.question, {"test"},
+                                f"general {skill}")
         rng = stable_rng(p.seed, "general_train", skill)
-        general_train += [make_general(rng, skill, "", "general_train", p.max_value, p.max_operand)
-                          for _ in range(p.n_general_train)]
+        draws = (make_general(rng, skill, "", "general_train", p.max_value, p.max_operand, p.id_steps[1])
+                 for _ in itertools.count())
+        general_train += list(itertools.islice((e for e in draws if not retells_test(e)), p.n_general_train))
     splits["general_test"] = _renumber(general_test, "general_test")
     splits["general_train"] = _renumber(general_train, "general_train")
     return splits
