@@ -37,7 +37,8 @@ def build(args):
         return [make_row(e, s, s, 0, BuiltinTeacher(s, s).write(e, 0, 0)[0], {}) for s in STYLES for e in examples]
 
     train_rows, fb_rows = rows(world["train"]), rows(world["feedback"])
-    options = {"meta_every": args.meta_every} if args.method == "mind" else {}
+    options = ({"meta_every": args.meta_every, "feedback_batch_size": args.feedback_batch_size}
+               if args.method == "mind" else {})
     strategy = get_strategy(args.method, options)
     student = StudentParams(max_len=512)
     tokenizer = train_word_tokenizer([e.question for e in world["train"]] + [r["rationale"] for r in train_rows]
@@ -54,7 +55,7 @@ def worker(args) -> dict:
 
     torch.set_num_threads(args.threads)
     strategy, tokenizer, model, items, feedback = build(args)
-    params = TrainParams(lr=1e-3, batch_size=32, budget_tokens=args.budget, save_every=0, log_every=50,
+    params = TrainParams(lr=1e-3, batch_size=args.batch_size, budget_tokens=args.budget, save_every=0, log_every=50,
                          progress=False, mixed_precision="no", cpu=True, num_threads=args.threads)
     with tempfile.TemporaryDirectory() as out:
         summary = train(model, tokenizer, strategy, items, params, out, eval_set=feedback)
@@ -68,6 +69,8 @@ def main(argv=None):
     p.add_argument("--questions", type=int, default=300)
     p.add_argument("--budget", type=int, default=60000, help="trained target tokens per run")
     p.add_argument("--meta-every", type=int, default=10)
+    p.add_argument("--feedback-batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="training batch (params.yaml's default profile: 4)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--method", default=None, help=argparse.SUPPRESS)  # set in the child processes
@@ -92,6 +95,7 @@ def main(argv=None):
                       "ftcot_s_per_ktoken": round(1000 * per_token["ftcot_diverse"], 4),
                       "mind_wall_s": times["mind"], "ftcot_wall_s": times["ftcot_diverse"],
                       "target_tokens": tokens, "meta_every": args.meta_every, "threads": args.threads,
+                      "batch_size": args.batch_size, "feedback_batch_size": args.feedback_batch_size,
                       "questions": args.questions}))
 
 

@@ -181,7 +181,12 @@ def run_grid(params, paths, progress: bool = True) -> list[dict]:
     digest = "".join(_file_digest(f) for f in sorted(student_path.glob("*.safetensors")))
     jobs = [dict(method=m, seed=s, paths=paths, cfg=cfg, student=student, student_path=student_path,
                  base_digest=digest, threads=threads) for m in cfg.runs for s in cfg.seeds]
-    return run_jobs(_grid_job, jobs, cfg.workers, "distill runs", progress)
+    # longest first (LPT): a costly run started last would leave the other cores idle at the end
+    cost = {m: get_strategy(m, cfg.methods.get(m)).relative_cost for m in cfg.runs}
+    order = sorted(range(len(jobs)), key=lambda i: -cost[jobs[i]["method"]])  # stable: grid order among equals
+    results = run_jobs(_grid_job, [jobs[i] for i in order], cfg.workers, "distill runs", progress)
+    by_job = dict(zip(order, results))
+    return [by_job[i] for i in range(len(jobs))]
 
 
 __all__ = ["DistillParams", "distill", "pretrain_student", "run_grid", "run_dir", "strategy_names"]

@@ -102,3 +102,28 @@ def test_training_params_errors_name_the_key(tmp_path):
         load_training_params(tmp_path / "params.yaml")
     with pytest.raises(ValueError, match="unknown method 'nope'"):
         DistillParams(methods={"nope": {}})
+
+
+def test_grid_starts_the_costliest_runs_first_and_returns_grid_order(tmp_path, monkeypatch):
+    """LPT scheduling: MIND's look-ahead makes it the longest run; started last it would idle a core."""
+    from types import SimpleNamespace
+
+    import mind_lib.parallel
+    from mind_lib.distill import DistillParams, run_grid
+    from mind_lib.io import Paths
+
+    paths = Paths(tmp_path)
+    paths.base_student.mkdir(parents=True)
+    (paths.base_student / "config.json").write_text("{}")
+    (paths.base_student / "model.safetensors").write_bytes(b"weights")
+    submitted = []
+
+    def fake_run_jobs(fn, jobs, workers, desc, progress=True):
+        submitted.extend((j["method"], j["seed"]) for j in jobs)
+        return [f"{j['method']}/{j['seed']}" for j in jobs]
+
+    monkeypatch.setattr(mind_lib.parallel, "run_jobs", fake_run_jobs)
+    params = SimpleNamespace(distill=DistillParams(runs=["std_cot", "mind", "dss"], seeds=[0, 1]), student=None)
+    results = run_grid(params, paths, progress=False)
+    assert submitted[:2] == [("mind", 0), ("mind", 1)]
+    assert results == ["std_cot/0", "std_cot/1", "mind/0", "mind/1", "dss/0", "dss/1"]

@@ -60,8 +60,10 @@ class MindOptions(FtcotDiverseOptions):
     """Softmax temperature of the weights (large: uniform; small: arg-max)."""
     epsilon: float = Field(0.1, ge=0.0, le=1.0)
     """Uniform floor: every available rationale keeps at least epsilon / |K_q| of the weight."""
-    meta_every: int = Field(10, ge=1, le=100_000)
-    """Training forward passes between feedback measurements (and TA updates in meta mode)."""
+    meta_every: int = Field(20, ge=1, le=100_000)
+    """Training forward passes between feedback measurements (and TA updates in meta mode). With the
+    default profile's batches of 4, 20 passes (80 rationales) per measurement keep MIND's wall time per
+    token near ftcot_diverse's (benchmarks/mind_overhead.py)."""
     meta_lr: float = Field(0.1, gt=0.0, le=100.0)
     """Step size of the virtual SGD step of the look-ahead (the TA's optimizer is Adam, so only its
     direction and relative size matter)."""
@@ -72,7 +74,7 @@ class MindOptions(FtcotDiverseOptions):
     meta_params: Literal["last_block", "all"] = "last_block"
     """Student parameters the look-ahead step moves: the last transformer block and final norm (plus an
     untied head, or the LoRA weights of a LoRA student), or all of them (exact but costly)."""
-    feedback_batch_size: int = Field(32, ge=1, le=65536)
+    feedback_batch_size: int = Field(16, ge=1, le=65536)
     """Feedback sequences per measurement."""
     feedback_keep: Keep = "correct"
     """Which feedback rationales define the TA's target: all, or only those reaching gold."""
@@ -110,6 +112,7 @@ class Mind(FtcotDiverse):
 
     name = "mind"
     Options = MindOptions
+    relative_cost = 1.5  # the look-ahead meta-step (benchmarks/mind_overhead.py measures it)
 
     def feedback_items(self, examples: Sequence[Example], rows: Sequence[dict]) -> list[TextItem]:
         return self.items_kept(examples, rows, self.options.feedback_keep)
