@@ -11,7 +11,7 @@ one JSON object with every figure.
 The settings YAML has the layout of params.yaml (``world``, ``collect``, ``student``, ``pretrain``,
 ``distill``; absent sections = the library's defaults), plus optional:
 
-- ``methods``: the methods to distil (default: the nine of the default pipeline);
+- ``methods``: the methods to distil (default: ``mind_lib.distill.DEFAULT_RUNS``);
 - ``eval``: ``{max_new_tokens, batch_size, n_test}``; ``n_test`` evaluates only the first N questions of
   each test split (a cheaper, noisier estimate); ``max_new_tokens`` null = derived from the longest
   training rationale (scaled to the OOD-steps length).
@@ -35,13 +35,12 @@ from types import SimpleNamespace
 
 import yaml
 
+from mind_lib.distill import DEFAULT_RUNS
+from mind_lib.strategies import get_strategy
 from mind_lib.tasks.world import SKILLS
 
-DEFAULT_METHODS = ["answer_only", "std_cot", "std_cot_equation", "std_cot_narrative", "std_cot_program",
-                   "std_cot_backward", "ftcot_diverse", "dss", "mind"]
-# Rough relative cost, longest first, so that two workers finish together (mind's look-ahead is costly).
-COST_ORDER = {"mind": 0, "dss": 2, "ftcot_diverse": 3, "std_cot": 1}
 OOD_SPLITS = ("ood_steps", "ood_templates", "ood_distractor", "ood_numbers")
+GENERAL_NEW_TOKENS = 64  # a worked two-step story with its answer line; 24 cut those short (RESULTS.md)
 LATENT_ALLOWANCE_S = 120  # the latent analysis stage is not run here; the brief budgets ~2 min for it
 TARGETS = {"general_min": 0.80, "id": (0.30, 0.95), "ood_mean": (0.10, 0.80), "total_s": 25 * 60}
 
@@ -70,7 +69,7 @@ def load_settings(path: str | Path) -> dict:
         "student": StudentParams.model_validate(raw.get("student") or {}),
         "pretrain": TrainParams.model_validate(raw.get("pretrain") or {}),
         "distill": DistillParams.model_validate(raw.get("distill") or {}),
-        "methods": list(raw.get("methods") or DEFAULT_METHODS),
+        "methods": list(raw.get("methods") or DEFAULT_RUNS),
         "eval": {"max_new_tokens": None, "batch_size": 64, "n_test": None, **(raw.get("eval") or {})},
         "raw": raw,
     }
@@ -102,7 +101,7 @@ def evaluate_model(model_dir: Path, world_dir: Path, method: str | None, max_new
         if n_test and suite != "general_test":
             exs = exs[:n_test]
         rows = evaluate_suite(model, tok, exs, format_prompt if suite == "general_test" else prompt,
-                              max_new_tokens if suite != "general_test" else 24, batch_size)
+                              max_new_tokens if suite != "general_test" else GENERAL_NEW_TOKENS, batch_size)
         out[suite] = _acc(rows)
         if suite == "general_test":
             for sk in SKILLS:
@@ -264,7 +263,8 @@ def main(argv=None) -> int:
     print(f"max_new_tokens: {max_new}", flush=True)
 
     t0 = time.perf_counter()
-    base_acc = evaluate_model(base_dir, paths.world, None, 24, s["eval"]["batch_size"], s["eval"]["n_test"],
+    base_acc = evaluate_model(base_dir, paths.world, None, GENERAL_NEW_TOKENS, s["eval"]["batch_size"],
+                              s["eval"]["n_test"],
                               suites=("general_test",))
     times["eval_base"] = time.perf_counter() - t0
     print(f"base general: " + ", ".join(f"{sk} {base_acc[f'general/{sk}']:.3f}" for sk in SKILLS)
@@ -273,7 +273,8 @@ def main(argv=None) -> int:
     if args.pretrain_only:
         print(json.dumps({"settings": str(settings_path), "teachers": teachers, "base": base_acc, "times_s": times}))
         return 0
-    methods = sorted(s["methods"], key=lambda m: (COST_ORDER.get(m, 5), m))
+    # longest first (the distill stage's order), so that the workers finish together
+    methods = sorted(s["methods"], key=lambda m: -get_strategy(m, s["distill"].methods.get(m)).relative_cost)
     results: dict[str, dict] = {}
     t0 = time.perf_counter()
     with cf.ProcessPoolExecutor(max_workers=args.workers, mp_context=mp.get_context("spawn"),
