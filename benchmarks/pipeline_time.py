@@ -6,7 +6,10 @@ the repository), uses this checkout's ``.venv``, runs the documented command of 
 again (which must be a no-op). Peak memory is the largest resident set of any process of the run
 (``getrusage(RUSAGE_CHILDREN)``); the per-stage times come from the stages' start lines.
 
-    python benchmarks/pipeline_time.py [--profile paper] [--keep]
+    python benchmarks/pipeline_time.py [--profile paper] [--set profiles.paper.distill.seeds=[0]] [--keep]
+
+``--set`` adds ``-S KEY=VALUE`` overrides to ``dvc exp run`` (a one-seed paper run measures the cost
+per seed: distillation and evaluation scale with the number of seeds, world/collect/pretrain do not).
 
 The last stdout line is one JSON object with the figures.
 """
@@ -46,8 +49,12 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--keep", action="store_true", help="keep the clone (its reports/) afterwards")
     p.add_argument("--profile", default="default", help="params.yaml profile (default: the one `dvc repro` runs)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a dvc exp run -S override")
     args = p.parse_args(argv)
-    command = ["dvc", "repro"] if args.profile == "default" else ["dvc", "exp", "run", "-S", f"profile={args.profile}"]
+    if args.profile == "default" and not args.set:
+        command = ["dvc", "repro"]
+    else:
+        command = ["dvc", "exp", "run", "-S", f"profile={args.profile}"] + [a for kv in args.set for a in ("-S", kv)]
     clone = Path(tempfile.mkdtemp(prefix="pipeline-time-", dir=ROOT.parent))
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     env = {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}", "OMP_NUM_THREADS": "1"}
