@@ -45,16 +45,21 @@ def timed(cmd: list[str], cwd: Path, env: dict) -> tuple[float, list[tuple[float
     return time.perf_counter() - t0, marks
 
 
+def repro_command(profile: str, overrides: list[str]) -> list[str]:
+    """The README's command for ``profile``: ``dvc repro`` for the default, ``dvc exp run -S profile=...``
+    (plus each ``-S`` override) otherwise."""
+    if profile == "default" and not overrides:
+        return ["dvc", "repro"]
+    return ["dvc", "exp", "run", "-S", f"profile={profile}"] + [a for kv in overrides for a in ("-S", kv)]
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--keep", action="store_true", help="keep the clone (its reports/) afterwards")
     p.add_argument("--profile", default="default", help="params.yaml profile (default: the one `dvc repro` runs)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a dvc exp run -S override")
     args = p.parse_args(argv)
-    if args.profile == "default" and not args.set:
-        command = ["dvc", "repro"]
-    else:
-        command = ["dvc", "exp", "run", "-S", f"profile={args.profile}"] + [a for kv in args.set for a in ("-S", kv)]
+    command = repro_command(args.profile, args.set)
     clone = Path(tempfile.mkdtemp(prefix="pipeline-time-", dir=ROOT.parent))
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     env = {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}", "OMP_NUM_THREADS": "1"}
