@@ -238,10 +238,28 @@ def paired_frame(summary: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def seed_finding(methods: dict) -> str:
+    """How much training randomness the table covers: the seed count per method and, with several seeds, the
+    largest seed-to-seed sd of ID accuracy. Comes first, because it says how to read every difference below."""
+    counts = sorted({len(e.get("seeds", [])) for e in methods.values()})
+    if counts == [1]:
+        return ("Each method ran with one seed: the CIs cover which test questions were drawn, not training "
+                "randomness, which moves these small students by several points from seed to seed; read a "
+                "difference between two methods as an effect only when it holds over several seeds "
+                "(the paper profile runs three).")
+    spread = {m: _get(e, ("id",)).get("acc_std") for m, e in methods.items() if _get(e, ("id",))}
+    spread = {m: s for m, s in spread.items() if s is not None}
+    text = f"Seeds per method: {', '.join(str(c) for c in counts)}; ± in the table is the seed-to-seed sd."
+    if spread:
+        worst = max(spread, key=spread.get)
+        text += f" The largest ID sd is {100 * spread[worst]:.1f} points ({worst})."
+    return text
+
+
 def findings(summary: dict, alpha: float = 0.05) -> list[str]:
     """Plain-language statements of what the numbers show, computed (never typed), including where MIND loses."""
-    out = []
     methods = summary["methods"]
+    out = [seed_finding(methods)]
     paired = paired_frame(summary)
     for split, keys in (("ID", ("id",)), ("OOD mean", ("ood", "mean")), ("general", ("general",))):
         scored = {m: _get(e, keys)["acc"] for m, e in methods.items() if _get(e, keys)}

@@ -413,8 +413,10 @@ def build_optimizer(model, params: TrainParams) -> torch.optim.AdamW:
 
 
 def train(model, tokenizer, strategy: Strategy, train_set: ItemSet, params: TrainParams, out_dir: str | os.PathLike,
-          *, eval_set: ItemSet | None = None, resume: bool = False) -> dict:
+          *, eval_set: ItemSet | None = None, resume: bool = False, desc: str | None = None) -> dict:
     """Train ``model`` on ``train_set`` with ``strategy``'s loss until the token budget is spent.
+
+    ``desc``: the progress bar's label (default: ``train <strategy name>``).
 
     ``resume``: continue from the last checkpoint in ``out_dir/training`` (a fresh start if there
     is none; nothing to do if that run already finished). Without it, an earlier run there is
@@ -475,7 +477,7 @@ def train(model, tokenizer, strategy: Strategy, train_set: ItemSet, params: Trai
     meter = Meter(len(train_set.perspectives), device)
     last_ckpt = ckpt
     t_start = time.perf_counter()
-    bar = tqdm(total=stop_at, initial=step, disable=not (params.progress and main), desc=f"train {strategy.name}")
+    bar = tqdm(total=stop_at, initial=step, disable=not (params.progress and main), desc=desc or f"train {strategy.name}")
     try:
         while step < stop_at:
             model.train()

@@ -31,6 +31,12 @@ def test_smoke_profile_shrinks_the_world(monkeypatch):
     assert smoke.collect.teachers == default.collect.teachers  # only sizes change
 
 
+def test_library_default_runs_are_the_pipelines_default_runs():
+    from mind_lib.distill import DEFAULT_RUNS
+
+    assert load_params(REPO_PARAMS, profile="default").distill.runs == DEFAULT_RUNS
+
+
 def test_explicit_profile_beats_environment(monkeypatch):
     monkeypatch.setenv("MIND_PROFILE", "smoke")
     assert load_params(REPO_PARAMS, profile="default").world.n_train == 2000

@@ -55,6 +55,16 @@ def test_findings_are_computed_from_the_numbers_including_losses():
     assert any("least for mind (+10.0 points)" in n for n in notes)
 
 
+def test_seed_finding_comes_first_and_says_what_the_seeds_cover():
+    one_seed = report.findings(SUMMARY)[0]
+    assert one_seed.startswith("Each method ran with one seed") and "several seeds" in one_seed
+    three = {m: dict(e, seeds=[0, 1, 2], id=dict(e["id"], acc_std=sd))
+             for (m, e), sd in zip(SUMMARY["methods"].items(), (0.02, 0.081, 0.03, 0.01))}
+    note = report.findings(dict(SUMMARY, methods=three))[0]
+    assert note == ("Seeds per method: 3; ± in the table is the seed-to-seed sd. "
+                    "The largest ID sd is 8.1 points (std_cot).")
+
+
 def test_paired_frame_and_summary_frame():
     paired = report.paired_frame(SUMMARY)
     assert set(paired["vs"]) == {"std_cot", "std_cot_equation", "ftcot_diverse"}

@@ -1,7 +1,7 @@
 """The embedded reasoning world: seeded multi-step arithmetic word problems with real distribution shift.
 
-A problem is a start amount followed by ``id_steps`` (default 3-4) changes (+, -, x, exact /) told in English; the question
-asks for the final amount. Each OOD split differs from the in-distribution (ID) data in exactly one
+A problem is a start amount followed by ``id_steps`` (default 3-4) changes (+, -, x, exact /) told in
+English; the question asks for the final amount. Each OOD split differs from the in-distribution (ID) data in exactly one
 property, so that it is disjoint from training *by construction*:
 
 - ``ood_steps``: more changes than any ID problem (``ood_steps`` range above ``id_steps``);
