@@ -35,7 +35,7 @@ from types import SimpleNamespace
 
 import yaml
 
-from mind_lib.distill import DEFAULT_RUNS
+from mind_lib.distill import DEFAULT_RUNS, replay_examples
 from mind_lib.strategies import get_strategy
 from mind_lib.tasks.world import SKILLS
 
@@ -158,7 +158,8 @@ def run_method(method: str, root: str, settings_path: str, max_new_tokens: int) 
     summary = distill(method, params.seed, out_dir, train_examples=load_split(world, "train"),
                       rows=load_rationales(rat / "train.jsonl"), eval_examples=load_split(world, "feedback"),
                       eval_rows=load_rationales(rat / "feedback.jsonl"), student=s["student"], params=params,
-                      options=s["distill"].methods.get(method), student_path=root_p / s["student"].path)
+                      options=s["distill"].methods.get(method), student_path=root_p / s["student"].path,
+                      replay_examples=replay_examples(world, params))
     t_train = time.perf_counter() - t0
     t0 = time.perf_counter()
     acc = evaluate_model(out_dir, world, method, max_new_tokens, s["eval"]["batch_size"], s["eval"]["n_test"])

@@ -62,12 +62,13 @@ def distill(method: str, seed: int, out_dir: str | os.PathLike, *, train_example
             rows: Sequence[dict], student: StudentParams, params: TrainParams, options: dict[str, Any] | None = None,
             eval_examples: Sequence[Example] | None = None, eval_rows: Sequence[dict] | None = None,
             student_path: str | os.PathLike | None = None, max_steps: int | None = None,
-            resume: bool = False) -> dict:
+            replay_examples: Sequence[Example] | None = None, resume: bool = False) -> dict:
     """Distil ``method`` into the student at ``student_path`` (default ``student.path``); returns the summary.
 
     ``seed`` overrides ``params.seed`` (data order, dropout, LoRA init) and ``max_steps`` (if given)
     ``params.max_steps``. The eval loss is measured on ``eval_examples``/``eval_rows`` items built by
-    the same method. The data are checked before the model is loaded.
+    the same method. ``replay_examples`` (the general suite's training split) are rehearsed as in
+    pretraining when ``params.replay_share`` > 0. The data are checked before the model is loaded.
     """
     from accelerate.utils import set_seed
 
@@ -82,8 +83,11 @@ def distill(method: str, seed: int, out_dir: str | os.PathLike, *, train_example
     model, tokenizer = load_student(student_path or student.path, dtype=student.dtype, lora=student.lora)
     train_set = build_item_set(tokenizer, train_items, student.max_len)
     eval_set = build_item_set(tokenizer, eval_items, student.max_len) if eval_items else None
+    replay_set = (build_item_set(tokenizer, general_items(replay_examples), student.max_len)
+                  if replay_examples and params.replay_share > 0 else None)
     log.info("distill %s seed %d: %s", method, seed, train_set.summary())
-    return train(model, tokenizer, strategy, train_set, params, out_dir, eval_set=eval_set, resume=resume)
+    return train(model, tokenizer, strategy, train_set, params, out_dir, eval_set=eval_set, replay_set=replay_set,
+                 resume=resume)
 
 
 def general_items(examples: Sequence[Example]) -> list[TextItem]:
@@ -142,6 +146,15 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def replay_examples(world: str | os.PathLike, params: TrainParams) -> list[Example] | None:
+    """The general suite's training split, rehearsed during distillation when ``params.replay_share`` > 0
+    (``None`` otherwise, or when the data have no general suite; ``train`` then says what is missing)."""
+    from mind_lib.tasks.world import load_split
+
+    path = Path(world) / "general_train.jsonl"
+    return load_split(world, "general_train") if params.replay_share > 0 and path.exists() else None
+
+
 def _grid_job(job: dict) -> dict:
     """One run of the grid (in a worker process): resumes or skips what an earlier call finished."""
     import torch
@@ -161,7 +174,8 @@ def _grid_job(job: dict) -> dict:
                       rows=load_rationales(paths.rationales / "train.jsonl"), eval_examples=feedback,
                       eval_rows=load_rationales(paths.rationales / "feedback.jsonl"), student=job["student"],
                       params=cfg.train.model_copy(update={"num_threads": job["threads"], "progress": False}),
-                      options=cfg.methods.get(job["method"]), student_path=job["student_path"], resume=same_base)
+                      options=cfg.methods.get(job["method"]), student_path=job["student_path"],
+                      replay_examples=replay_examples(paths.world, cfg.train), resume=same_base)
     base_marker.parent.mkdir(parents=True, exist_ok=True)
     base_marker.write_text(job["base_digest"])
     return {**summary, "method": job["method"], "seed": job["seed"]}

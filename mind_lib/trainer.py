@@ -98,6 +98,10 @@ class TrainParams(Section):
     """Keep the last checkpoint once the budget is spent (it is only needed to resume unfinished runs)."""
     progress: bool = True
     """Show a tqdm progress bar (main process only)."""
+    replay_share: float = Field(0.0, ge=0.0, le=1.0)
+    """Rehearsal: target tokens of the replay set (the base student's general suite) trained per target
+    token of the run's own data, e.g. 0.1; 0 = off. Replay comes on top of ``budget_tokens`` at the same
+    share for every method (equal exposure holds for both); see docs/method.md §3.1."""
 
     @model_validator(mode="after")
     def _check_betas(self):
@@ -216,7 +220,38 @@ def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
 # checkpoints
 
 
-def run_fingerprint(items: ItemSet, strategy: Strategy, params: TrainParams, world: int) -> str:
+@dataclass(frozen=True)
+class ReplayPlan:
+    """Which replay micro-steps each optimizer step adds: ``groups[s]`` for step ``s`` (usually 0 or 1 of
+    them); ``tokens[s]``: replay target tokens trained once ``s + 1`` steps are done, all processes together."""
+
+    groups: list[range]
+    tokens: np.ndarray
+
+    def tokens_after(self, step: int) -> int:
+        return int(self.tokens[step - 1]) if step > 0 else 0
+
+
+def plan_replay(plan: Plan, order: BatchOrder, target_counts, share: float) -> ReplayPlan:
+    """After every step ``s`` the replay target tokens are the fewest whole replay micro-steps (batch ``g*world
+    + rank`` of ``order`` on each process) reaching ``share * plan.tokens_after(s)``: replay follows the run's
+    own tokens, so every method gets the same share, and the plan is fixed up front (exact resume)."""
+    counts = np.asarray(target_counts, dtype=np.int64)
+    if share > 0 and counts.sum() == 0:
+        raise ValueError("the replay items have no target tokens")
+    groups, tokens, g, done = [], np.zeros(plan.n_steps, dtype=np.int64), 0, 0
+    for s in range(plan.n_steps):
+        start, goal = g, share * plan.tokens_after(s + 1)
+        while done < goal:
+            done += sum(int(counts[order.batch(g * plan.world + r)].sum()) for r in range(plan.world))
+            g += 1
+        groups.append(range(start, g))
+        tokens[s] = done
+    return ReplayPlan(groups, tokens)
+
+
+def run_fingerprint(items: ItemSet, strategy: Strategy, params: TrainParams, world: int,
+                    replay: ItemSet | None = None) -> str:
     """Hash of what determines the weights: the items, the strategy, the params that shape training.
 
     Resuming under another fingerprint would silently mix two runs, so it is refused.
@@ -225,7 +260,7 @@ def run_fingerprint(items: ItemSet, strategy: Strategy, params: TrainParams, wor
                                          "num_threads", "keep_checkpoint", "progress"})
     h = hashlib.sha256(json.dumps({"params": shaping, "strategy": strategy.name, "world": world,
                                    "options": strategy.options.model_dump(mode="json")}, sort_keys=True).encode())
-    for it in items.items:
+    for it in items.items + (replay.items if replay is not None else []):
         h.update(np.asarray(it.input_ids + it.labels + (it.question, it.perspective), dtype=np.int64).tobytes())
         h.update(np.float64(it.weight).tobytes())
     return h.hexdigest()[:16]
@@ -413,10 +448,12 @@ def build_optimizer(model, params: TrainParams) -> torch.optim.AdamW:
 
 
 def train(model, tokenizer, strategy: Strategy, train_set: ItemSet, params: TrainParams, out_dir: str | os.PathLike,
-          *, eval_set: ItemSet | None = None, resume: bool = False, desc: str | None = None) -> dict:
+          *, eval_set: ItemSet | None = None, replay_set: ItemSet | None = None, resume: bool = False,
+          desc: str | None = None) -> dict:
     """Train ``model`` on ``train_set`` with ``strategy``'s loss until the token budget is spent.
 
-    ``desc``: the progress bar's label (default: ``train <strategy name>``).
+    ``desc``: the progress bar's label (default: ``train <strategy name>``). ``replay_set``: items
+    rehearsed with their plain mean loss at ``params.replay_share`` (required when the share is > 0).
 
     ``resume``: continue from the last checkpoint in ``out_dir/training`` (a fresh start if there
     is none; nothing to do if that run already finished). Without it, an earlier run there is
@@ -432,14 +469,25 @@ def train(model, tokenizer, strategy: Strategy, train_set: ItemSet, params: Trai
     run_dir, ckpt_root = out_dir / "training", out_dir / "training" / "checkpoints"
     if params.num_threads:
         torch.set_num_threads(params.num_threads)
-    accelerator = Accelerator(mixed_precision=_mixed_precision(params.mixed_precision, params.cpu), cpu=params.cpu)
+    # Without a GPU, say cpu=True: only then does accelerate join the processes of `torchrun`/`accelerate launch`
+    # (gloo); with cpu=False on a CPU-only machine every process would train alone on the whole data.
+    cpu = params.cpu or not torch.cuda.is_available()
+    accelerator = Accelerator(mixed_precision=_mixed_precision(params.mixed_precision, cpu), cpu=cpu)
     world, main = accelerator.num_processes, accelerator.is_main_process
 
     order = BatchOrder(train_set.lengths(), params.batch_size, params.group_size, params.seed)
     plan = plan_training(order, train_set.target_counts(), params.budget_tokens, params.grad_accum, world)
     stop_at = plan.n_steps if params.max_steps is None else min(plan.n_steps, params.max_steps)
-    fingerprint = run_fingerprint(train_set, strategy, params, world)
+    if params.replay_share > 0 and replay_set is None:
+        raise ValueError(f"train.replay_share is {params.replay_share} but there is no replay set (the general "
+                         f"suite of the embedded world); set replay_share: 0 for data without one")
+    replay_set = replay_set if params.replay_share > 0 else None
+    fingerprint = run_fingerprint(train_set, strategy, params, world, replay_set)
     lengths = np.asarray(train_set.lengths())
+    if replay_set is not None:
+        # its own stream (seed + 1), so the replay order does not mirror the training order
+        replay_order = BatchOrder(replay_set.lengths(), params.batch_size, params.group_size, params.seed + 1)
+        replay = plan_replay(plan, replay_order, replay_set.target_counts(), params.replay_share)
 
     ckpt = latest_checkpoint(ckpt_root) if resume else None
     summary_path = run_dir / "summary.json"
@@ -475,6 +523,7 @@ def train(model, tokenizer, strategy: Strategy, train_set: ItemSet, params: Trai
 
     pad_id, device = tokenizer.pad_token_id, accelerator.device
     meter = Meter(len(train_set.perspectives), device)
+    replay_sum, replay_batches = torch.zeros((), device=device), 0  # rehearsal loss since the last log row
     last_ckpt = ckpt
     t_start = time.perf_counter()
     bar = tqdm(total=stop_at, initial=step, disable=not (params.progress and main), desc=desc or f"train {strategy.name}")
@@ -484,17 +533,28 @@ def train(model, tokenizer, strategy: Strategy, train_set: ItemSet, params: Trai
             # This process's share of the step: batch g*world + rank of each of the step's groups.
             groups = plan.groups(step)
             micro = [order.batch(g * world + accelerator.process_index) for g in groups]
+            rehearse = ([replay_order.batch(g * world + accelerator.process_index) for g in replay.groups[step]]
+                        if replay_set is not None else [])
             step_loss = torch.zeros((), device=device)
             for i, idx in enumerate(micro):
                 batch = collate([train_set.items[j] for j in idx], pad_id).to(device)
-                # Gradients are all-reduced once per step (last micro-batch); before that they only add up.
-                with nullcontext() if i == len(micro) - 1 else accelerator.no_sync(model):
+                # Gradients are all-reduced once per step (last backward); before that they only add up.
+                with nullcontext() if i == len(micro) - 1 and not rehearse else accelerator.no_sync(model):
                     out = strategy.forward_loss(model, batch)
                     # Each micro-batch loss is a batch mean; dividing by their number makes the step's
                     # gradient the mean over its micro-batches (grad_accum trades memory, not results).
                     accelerator.backward(out.loss / len(micro))
                 step_loss += out.loss.detach() / len(micro)
                 meter.add_batch(batch.perspective, out.per_sequence)
+            for i, idx in enumerate(rehearse):
+                # Rehearsal adds its own batch-mean loss to the step (not to step_loss: the logged loss and
+                # the NaN check stay the method's own); the method's strategy never sees these items.
+                batch = collate([replay_set.items[j] for j in idx], pad_id).to(device)
+                with nullcontext() if i == len(rehearse) - 1 else accelerator.no_sync(model):
+                    rehearsal = per_sequence_loss(model_logits(model, batch), batch.labels).mean()
+                    accelerator.backward(rehearsal)
+                replay_sum += rehearsal.detach()
+                replay_batches += 1
             # One host sync per step: the NaN check needs the value before the weights change.
             loss_value = float(accelerator.reduce(step_loss, "mean"))
             grad_norm = float(accelerator.clip_grad_norm_(model.parameters(), params.clip or math.inf))
@@ -516,6 +576,11 @@ def train(model, tokenizer, strategy: Strategy, train_set: ItemSet, params: Trai
                        **strategy.log_row(), "lr": scheduler.get_last_lr()[0], "grad_norm": grad_norm,
                        "target_tokens": plan.tokens_after(step),
                        "epoch": plan.batches_after(step) / order.batches_per_epoch}
+                if replay_set is not None:
+                    row["replay_target_tokens"] = replay.tokens_after(step)
+                    if replay_batches:
+                        row["replay_loss"] = float(accelerator.reduce(replay_sum, "mean")) / replay_batches
+                    replay_sum, replay_batches = torch.zeros((), device=device), 0
                 bar.set_postfix(loss=f"{row['loss']:.4f}")
                 write_log(row)
             if eval_set is not None and params.eval_every and step % params.eval_every == 0 and step < stop_at:
@@ -538,6 +603,7 @@ def train(model, tokenizer, strategy: Strategy, train_set: ItemSet, params: Trai
     wall = time.perf_counter() - t_start
     summary = {"method": strategy.name, "finished": finished, "steps": step, "planned_steps": plan.n_steps,
                "budget_tokens": params.budget_tokens, "target_tokens": plan.tokens_after(step),
+               "replay_target_tokens": replay.tokens_after(step) if replay_set is not None else 0,
                "epochs": plan.batches_after(step) / order.batches_per_epoch,
                "processes": world, "mixed_precision": accelerator.mixed_precision, "wall_s": wall,
                "train_items": train_set.summary(), "eval_items": eval_set.summary() if eval_set else None,

@@ -1,13 +1,16 @@
 """``mind pretrain`` and ``mind distill`` end to end on a hand-made output root: --max-steps, --resume."""
 import argparse
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import yaml
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from mind_lib.cli_distill import add_distill_parser, add_pretrain_parser, load_training_params
-from mind_lib.distill import DistillParams
+from mind_lib.distill import DistillParams, replay_examples
 from mind_lib.io import read_jsonl, write_jsonl
 from mind_lib.tasks.base import Example, save_examples
 from tests.distill_data import TINY, make_examples, make_rows
@@ -80,6 +83,41 @@ def test_distill_max_steps_then_resume(root, student, capsys):
     assert AutoModelForCausalLM.from_pretrained(out).config.vocab_size > 0
 
 
+def test_distill_rehearses_the_general_suite_when_asked(root, student, tmp_path, capsys):
+    rehearse = dict(PARAMS, distill={"train": TRAIN | {"replay_share": 0.5, "save_every": 0}})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(rehearse))
+    out = tmp_path / "std_cot"
+    parser = argparse.ArgumentParser()
+    add_distill_parser(parser.add_subparsers())
+    args = parser.parse_args(["distill", "--method", "std_cot", "--out", str(out), "--params",
+                              str(tmp_path / "params.yaml"), "--out-root", str(root)])
+    assert args.func(args) == 0
+    summary = json.loads((out / "training" / "summary.json").read_text())
+    assert summary["replay_target_tokens"] >= 0.5 * summary["target_tokens"] > 0
+    # no general suite (e.g. the public-data world): nothing to rehearse; train() then refuses a share > 0
+    (tmp_path / "world").mkdir()
+    assert replay_examples(tmp_path / "world", DistillParams().train.model_copy(update={"replay_share": 0.5})) is None
+    assert replay_examples(root / "data" / "world", DistillParams().train) is None  # share 0: nothing loaded
+
+
+def test_two_processes_on_cpu_train_one_run_together(root, student, tmp_path):
+    """`torchrun`/`accelerate launch` with 2 CPU processes: one run (world 2, gloo), MIND's TA and filter
+    synchronised, stopped and resumed across processes (the multi-GPU code path, on a CPU)."""
+    out = tmp_path / "mind2"
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+              "mind_lib.cli", "distill", "--method", "mind", "--out", str(out), "--params",
+              str(root / "params.yaml"), "--out-root", str(root)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    for extra in (["--max-steps", "2"], ["--resume"]):
+        done = subprocess.run(launch + extra, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-20000:]
+    summary = json.loads((out / "training" / "summary.json").read_text())
+    assert summary["finished"] and summary["processes"] == 2
+    rows = [r for r in read_jsonl(out / "training" / "log.jsonl") if r["event"] == "train"]
+    assert [r["step"] for r in rows] == list(range(1, summary["steps"] + 1))
+    assert all(0 <= r["weight_entropy"] <= 1 + 1e-6 and "beta_t" in r for r in rows)  # the TA ran on every step
+
+
 def test_distill_bad_method_and_missing_teacher(root, student, tmp_path):
     with pytest.raises(ValueError, match="unknown method 'mind9'; allowed: answer_only"):
         mind(root, "distill", "--method", "mind9", "--out", str(tmp_path))
@@ -109,7 +147,7 @@ def test_grid_starts_the_costliest_runs_first_and_returns_grid_order(tmp_path, m
     from types import SimpleNamespace
 
     import mind_lib.parallel
-    from mind_lib.distill import DistillParams, run_grid
+    from mind_lib.distill import DistillParams, replay_examples, run_grid
     from mind_lib.io import Paths
 
     paths = Paths(tmp_path)

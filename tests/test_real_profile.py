@@ -31,7 +31,8 @@ def test_real_profile_end_to_end(tmp_path, monkeypatch):
         bench["max_examples"] = 6
     real["student"] = {"source": "path", "path": str(student), "dtype": "float32", "max_len": 256}
     real["distill"].update(runs=["std_cot", "ftcot_diverse", "mind"], train={
-        "lr": 0.001, "batch_size": 4, "budget_tokens": 1500, "save_every": 0, "progress": False, "cpu": True})
+        "lr": 0.001, "batch_size": 4, "budget_tokens": 1500, "save_every": 0, "progress": False, "cpu": True,
+        "replay_share": 0.0})  # public data have no general suite to rehearse
     real["distill"]["methods"]["mind"] = {"meta_every": 2, "feedback_batch_size": 4}
     real["evaluate"].update(max_new_tokens=12, n_boot=200)
     params_file = tmp_path / "params.yaml"

@@ -11,7 +11,8 @@ from mind_lib.io import read_json, read_jsonl
 from mind_lib.strategies import get_strategy
 from mind_lib.strategies.ftcot_diverse import FtcotDiverse
 from mind_lib.student import LoraParams, load_student
-from mind_lib.trainer import BatchOrder, NonFiniteLossError, length_grouped_batches, plan_training, train
+from mind_lib.trainer import (BatchOrder, NonFiniteLossError, length_grouped_batches, plan_replay, plan_training,
+                              train)
 from tests.distill_data import fast_train, make_examples, make_rows, save_tiny_student
 
 EXAMPLES = make_examples(12)
@@ -55,12 +56,15 @@ class Counting(FtcotDiverse):
 RESUME_PARAMS = fast_train(grad_accum=2, save_every=2, eval_every=2, budget_tokens=1600)
 
 
-def run(student_dir, out, strategy=None, params=None, resume=False, lora=None):
+def run(student_dir, out, strategy=None, params=None, resume=False, lora=None, replay=False):
     model, tok = load_student(student_dir, lora=lora)
     strategy = strategy or Counting()
     items = strategy.build_items(EXAMPLES, ROWS, tok, 96)
     eval_set = strategy.build_items(EVAL_EXAMPLES, EVAL_ROWS, tok, 96)
-    return train(model, tok, strategy, items, params or fast_train(), out, eval_set=eval_set, resume=resume)
+    # rehearsal items: the eval questions answered directly (what a base student's general suite looks like)
+    replay_set = get_strategy("answer_only").build_items(EVAL_EXAMPLES, [], tok, 96) if replay else None
+    return train(model, tok, strategy, items, params or fast_train(), out, eval_set=eval_set, replay_set=replay_set,
+                 resume=resume)
 
 
 def weights(folder):
@@ -116,6 +120,25 @@ def test_plan_meets_the_budget_within_one_micro_step(grad_accum, world):
     assert plan.tokens_after(plan.n_steps) == plan.tokens[-1]
     assert all(len(plan.groups(s)) == grad_accum for s in range(plan.n_steps - 1))
     assert 1 <= len(plan.groups(plan.n_steps - 1)) <= grad_accum
+
+
+@pytest.mark.parametrize("share,world", [(0.0, 1), (0.1, 1), (0.5, 2)])
+def test_replay_follows_the_runs_own_tokens_at_its_share(share, world):
+    rng = np.random.default_rng(1)
+    counts, replay_counts = rng.integers(20, 60, size=41), rng.integers(3, 9, size=29)
+    plan = plan_training(BatchOrder(rng.integers(10, 90, size=41), 4, 2, 0), counts, 3000, 1, world)
+    order = BatchOrder(rng.integers(5, 30, size=29), 4, 2, 1)
+    replay = plan_replay(plan, order, replay_counts, share)
+    assert len(replay.groups) == plan.n_steps
+    flat = [g for groups in replay.groups for g in groups]
+    assert flat == list(range(len(flat)))  # the replay stream is read in order, each micro-step once
+    group = [sum(int(replay_counts[order.batch(g * world + r)].sum()) for r in range(world)) for g in flat]
+    assert replay.tokens_after(plan.n_steps) == sum(group)
+    for s in range(1, plan.n_steps + 1):  # the fewest whole micro-steps that reach the share
+        goal = share * plan.tokens_after(s)
+        assert goal <= replay.tokens_after(s) < goal + max(group, default=0) + 1e-9
+    if share == 0:
+        assert not flat
 
 
 def test_budget_too_large_for_the_data():
@@ -194,6 +217,25 @@ def test_killed_while_saving_a_checkpoint_resumes_from_the_previous_one(student_
     assert (tmp_path / "training" / "checkpoints" / "latest").read_text() == "step-00000002"
     run(student_dir, tmp_path, params=RESUME_PARAMS, resume=True)
     assert_same_weights(ref, tmp_path)
+
+
+def test_replay_resumes_exactly_and_is_logged(student_dir, tmp_path):
+    params = RESUME_PARAMS.model_copy(update={"replay_share": 0.3})
+    ref = run(student_dir, tmp_path / "ref", params=params, replay=True)
+    assert ref["finished"] and 0.3 * ref["target_tokens"] <= ref["replay_target_tokens"]
+    assert ref["target_tokens"] == run(student_dir, tmp_path / "plain", params=RESUME_PARAMS)["target_tokens"]
+    rows = [r for r in train_rows(tmp_path / "ref") if r["event"] == "train"]
+    assert rows[-1]["replay_target_tokens"] == ref["replay_target_tokens"]
+    assert any("replay_loss" in r for r in rows)
+    run(student_dir, tmp_path / "cut", params=params.model_copy(update={"max_steps": 3}), replay=True)
+    resumed = run(student_dir, tmp_path / "cut", params=params, replay=True, resume=True)
+    assert resumed["replay_target_tokens"] == ref["replay_target_tokens"]
+    assert_same_weights(tmp_path / "ref", tmp_path / "cut")
+    # rehearsal changes the weights (it is not a no-op), and a share without a replay set is refused
+    with pytest.raises(AssertionError):
+        assert_same_weights(tmp_path / "ref", tmp_path / "plain")
+    with pytest.raises(ValueError, match="replay_share is 0.3 but there is no replay set"):
+        run(student_dir, tmp_path / "none", params=params)
 
 
 def test_resume_after_the_end_does_nothing(student_dir, straight):

@@ -193,7 +193,14 @@ class Mind(FtcotDiverse):
         """Feed the inertia filter with every process's losses, so all processes hold the same state."""
         acc = self.accelerator
         if acc.num_processes > 1:
-            q, p, per_seq = (acc.gather(x.to(acc.device)).cpu() for x in (q, p, per_seq))
+            # batches may differ in size between processes (an epoch's last ones): pad to the largest, gather,
+            # then keep each process's real rows (a plain gather of unequal sizes breaks the collective)
+            sizes = acc.gather(torch.tensor([len(q)], device=acc.device)).cpu().tolist()
+            q, p, per_seq = (acc.gather(acc.pad_across_processes(x.to(acc.device), dim=0)).cpu()
+                             for x in (q, p, per_seq))
+            most = max(sizes)
+            keep = torch.cat([torch.arange(r * most, r * most + n) for r, n in enumerate(sizes)])
+            q, p, per_seq = q[keep], p[keep], per_seq[keep]
         mask = torch.nn.functional.one_hot(p, len(self.perspectives)).bool()
         self.filter.update(q, self._sequence_matrix(p, per_seq), mask)
 
