@@ -223,7 +223,9 @@ def forgetting_scatter(summary: dict, reference: str = "std_cot") -> plt.Figure:
 
 
 def paired_frame(summary: dict) -> pd.DataFrame:
-    """The reference method against every other: difference (reference - other), its CI and p-values per split."""
+    """The reference method against every other: difference (reference - other), its CI and p-values per split
+    (``p_bootstrap``: paired bootstrap over (question, seed); ``p_mcnemar``: smallest per-seed exact McNemar p
+    times the number of seeds, capped at 1)."""
     paired = summary.get("paired")
     if not paired:
         return pd.DataFrame()
@@ -231,7 +233,10 @@ def paired_frame(summary: dict) -> pd.DataFrame:
     for other, cmp in paired["vs"].items():
         for split, c in [("ID", cmp.get("id")), ("OOD pooled", _get(cmp, ("ood", "pooled"))), ("general", cmp.get("general"))]:
             if c:
-                p_mc = min((x["p"] for x in c.get("mcnemar", [])), default=None)
+                # the smallest per-seed McNemar p, Bonferroni-corrected for the number of seeds (a bare
+                # minimum over seeds would be optimistic); the pooled bootstrap p is the primary test
+                per_seed = [x["p"] for x in c.get("mcnemar", [])]
+                p_mc = min(1.0, min(per_seed) * len(per_seed)) if per_seed else None
                 rows.append({"reference": paired["reference"], "vs": other, "split": split, "n": c["n"],
                              "diff": c["diff"], "ci_lo": c["ci95"][0], "ci_hi": c["ci95"][1],
                              "p_bootstrap": c["p_bootstrap"], "p_mcnemar": p_mc})

@@ -69,6 +69,10 @@ def test_paired_frame_and_summary_frame():
     paired = report.paired_frame(SUMMARY)
     assert set(paired["vs"]) == {"std_cot", "std_cot_equation", "ftcot_diverse"}
     assert paired.loc[(paired["vs"] == "std_cot") & (paired["split"] == "ID"), "diff"].item() == 0.10
+    # with several seeds the McNemar p is the smallest per-seed p, Bonferroni-corrected
+    three = dict(SUMMARY, paired={"reference": "mind", "vs": {"std_cot": {"id": dict(cmp(0.1, 0.01), mcnemar=[
+        {"seed": k, "b": 5, "c": 1, "statistic": 2.0, "p": p} for k, p in enumerate((0.2, 0.01, 0.5))])}}})
+    assert report.paired_frame(three)["p_mcnemar"].item() == 0.03
     frame = report.summary_frame(SUMMARY)
     assert frame.loc[(frame["method"] == "mind") & (frame["column"] == "forgetting"), "acc"].item() == 0.10
 
