@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 from pathlib import Path
 
 from mind_lib.config import PROFILES, Section, load_params
@@ -51,6 +52,12 @@ def _rows(path: Path) -> list[dict]:
     return load_rationales(path)
 
 
+def _print_once(result: dict) -> None:
+    """The command's JSON result line, from the main process only (torchrun/accelerate start several)."""
+    if os.environ.get("RANK", "0") == "0":
+        print(json.dumps(result))
+
+
 def cmd_distill(args) -> int:
     from mind_lib.distill import distill, replay_examples
 
@@ -66,7 +73,7 @@ def cmd_distill(args) -> int:
         student=student, params=cfg.train, options=cfg.methods.get(args.method),
         student_path=_resolve(paths.root, args.student) if args.student else paths.base_student,
         max_steps=args.max_steps, replay_examples=replay_examples(paths.world, cfg.train), resume=args.resume)
-    print(json.dumps({k: summary[k] for k in ("method", "finished", "steps", "target_tokens") if k in summary}))
+    _print_once({k: summary[k] for k in ("method", "finished", "steps", "target_tokens") if k in summary})
     return 0
 
 
@@ -96,7 +103,7 @@ def cmd_pretrain(args) -> int:
         examples=load_split(paths.world, "general_train"), texts=[e.question for e in load_split(paths.world, "train")],
         vocab_texts=[r["rationale"] for r in _rows(vocab_file)], eval_examples=load_split(paths.world, "general_test"),
         student=student, params=params, resume=args.resume)
-    print(json.dumps({k: summary[k] for k in ("finished", "steps", "target_tokens") if k in summary}))
+    _print_once({k: summary[k] for k in ("finished", "steps", "target_tokens") if k in summary})
     return 0
 
 

@@ -111,6 +111,7 @@ def test_two_processes_on_cpu_train_one_run_together(root, student, tmp_path):
     for extra in (["--max-steps", "2"], ["--resume"]):
         done = subprocess.run(launch + extra, env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-20000:]
+        assert len([line for line in done.stdout.splitlines() if line.startswith("{")]) == 1  # one result line
     summary = json.loads((out / "training" / "summary.json").read_text())
     assert summary["finished"] and summary["processes"] == 2
     rows = [r for r in read_jsonl(out / "training" / "log.jsonl") if r["event"] == "train"]
