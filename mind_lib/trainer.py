@@ -469,9 +469,11 @@ def train(model, tokenizer, strategy: Strategy, train_set: ItemSet, params: Trai
     run_dir, ckpt_root = out_dir / "training", out_dir / "training" / "checkpoints"
     if params.num_threads:
         torch.set_num_threads(params.num_threads)
-    # Without a GPU, say cpu=True: only then does accelerate join the processes of `torchrun`/`accelerate launch`
-    # (gloo); with cpu=False on a CPU-only machine every process would train alone on the whole data.
-    cpu = params.cpu or not torch.cuda.is_available()
+    # Several processes without a GPU: say cpu=True, only then does accelerate join them (gloo); with cpu=False
+    # every process of `torchrun`/`accelerate launch` would train alone on the whole data. One process keeps
+    # accelerate's own device choice (e.g. Apple's mps).
+    several = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    cpu = params.cpu or (several and not torch.cuda.is_available())
     accelerator = Accelerator(mixed_precision=_mixed_precision(params.mixed_precision, cpu), cpu=cpu)
     world, main = accelerator.num_processes, accelerator.is_main_process
 

@@ -83,7 +83,7 @@ def test_distill_max_steps_then_resume(root, student, capsys):
     assert AutoModelForCausalLM.from_pretrained(out).config.vocab_size > 0
 
 
-def test_distill_rehearses_the_general_suite_when_asked(root, student, tmp_path, capsys):
+def test_distill_rehearses_the_general_suite_when_asked(root, student, tmp_path):
     rehearse = dict(PARAMS, distill={"train": TRAIN | {"replay_share": 0.5, "save_every": 0}})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(rehearse))
     out = tmp_path / "std_cot"
@@ -148,7 +148,7 @@ def test_grid_starts_the_costliest_runs_first_and_returns_grid_order(tmp_path, m
     from types import SimpleNamespace
 
     import mind_lib.parallel
-    from mind_lib.distill import DistillParams, replay_examples, run_grid
+    from mind_lib.distill import DistillParams, run_grid
     from mind_lib.io import Paths
 
     paths = Paths(tmp_path)
