@@ -325,8 +325,8 @@ class EvaluateParams(Section):
     """Method every other method is compared with (paired tests)."""
 
 
-def _evaluate_job(job: dict) -> list[tuple[str, int]]:
-    """Evaluate one student on every suite (in a worker process); returns what it wrote."""
+def _evaluate_job(job: dict) -> tuple[str, int, str]:
+    """Evaluate one student on one suite (in a worker process); returns what it wrote."""
     torch.set_num_threads(1)
     from mind_lib.strategies import get_strategy
     from mind_lib.student import load_student
@@ -335,11 +335,22 @@ def _evaluate_job(job: dict) -> list[tuple[str, int]]:
     cfg, paths = job["cfg"], job["paths"]
     model, tokenizer = load_student(job["model_dir"])
     prompt = get_strategy(job["prompt_method"]).prompt
-    for suite in cfg.suites:
-        rows = evaluate_suite(model, tokenizer, load_split(paths.world, suite), prompt, cfg.max_new_tokens,
-                              cfg.batch_size)
-        save_predictions(prediction_path(paths.predictions, job["method"], job["seed"], suite), rows)
-    return [(job["method"], job["seed"])]
+    rows = evaluate_suite(model, tokenizer, load_split(paths.world, job["suite"]), prompt, cfg.max_new_tokens,
+                          cfg.batch_size)
+    save_predictions(prediction_path(paths.predictions, job["method"], job["seed"], job["suite"]), rows)
+    return job["method"], job["seed"], job["suite"]
+
+
+def evaluation_jobs(students: list[dict], suites: list[str]) -> list[dict]:
+    """One job per (student, suite), the short ones last, so that no worker idles through a long last job.
+
+    Students that answer without a rationale (the base student, ``dss``'s label task) decode a few
+    tokens per question, so their suites go to the end of the queue."""
+    from mind_lib.strategies import get_strategy
+
+    jobs = [dict(student, suite=suite) for student in students for suite in suites]
+    # stable sort: students' order, then suites' order, among equals
+    return sorted(jobs, key=lambda job: get_strategy(job["prompt_method"]).answers_directly)
 
 
 def evaluate_runs(params, paths, progress: bool = True) -> dict:
@@ -366,7 +377,7 @@ def evaluate_runs(params, paths, progress: bool = True) -> dict:
             if not (folder / "config.json").exists():
                 raise FileNotFoundError(f"{folder}: no trained student; run the distill stage first")
             jobs.append(dict(method=method, seed=seed, model_dir=folder, prompt_method=method, cfg=cfg, paths=paths))
-    run_jobs(_evaluate_job, jobs, cfg.workers, "evaluate students", progress)
+    run_jobs(_evaluate_job, evaluation_jobs(jobs, cfg.suites), cfg.workers, "evaluate (student, suite)", progress)
     tree = load_prediction_tree(paths.predictions)
     summary = build_summary(tree, reference=cfg.reference, n_boot=cfg.n_boot)  # no reference rows: no "paired"
     write_json(paths.metrics / "summary.json", summary)

@@ -216,3 +216,16 @@ def test_prediction_tree_feeds_the_summary(tmp_path):
     summary = build_summary(tree, n_boot=200)
     assert summary["methods"]["mind"]["id"]["acc"] == 1.0
     assert summary["methods"]["mind"]["forgetting"] == pytest.approx(1 / 3, abs=1e-4)
+
+
+def test_evaluation_jobs_cover_every_student_and_suite_with_direct_answers_last():
+    from mind_lib.evaluate import evaluation_jobs
+
+    students = [dict(method=m, seed=0, prompt_method=p)
+                for m, p in (("base_student", "answer_only"), ("mind", "mind"), ("dss", "dss"), ("std_cot", "std_cot"))]
+    jobs = evaluation_jobs(students, ["test_id", "general_test"])
+    assert sorted((j["method"], j["suite"]) for j in jobs) == sorted(
+        (s["method"], suite) for s in students for suite in ("test_id", "general_test"))
+    assert [(j["method"], j["suite"]) for j in jobs] == [
+        ("mind", "test_id"), ("mind", "general_test"), ("std_cot", "test_id"), ("std_cot", "general_test"),
+        ("base_student", "test_id"), ("base_student", "general_test"), ("dss", "test_id"), ("dss", "general_test")]

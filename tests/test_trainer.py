@@ -292,3 +292,22 @@ def test_lora_run_saves_a_merged_plain_model(student_dir, tmp_path):
     base = AutoModelForCausalLM.from_pretrained(student_dir)
     changed = [k for k, v in model.state_dict().items() if not torch.equal(v, base.state_dict()[k])]
     assert changed and all("proj" in k for k in changed)  # only adapted linear layers moved
+
+
+def test_optimizer_is_fused_adamw_without_decay_on_gains():
+    from mind_lib.trainer import TrainParams, build_optimizer
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.LayerNorm(3))
+    opt = build_optimizer(model, TrainParams(budget_tokens=10, weight_decay=0.1))
+    assert opt.defaults["fused"] is True
+    decay = {len(g["params"]): g["weight_decay"] for g in opt.param_groups}
+    assert decay == {1: 0.1, 3: 0.0}  # the linear's matrix decays; its bias and the norm's gain and bias do not
+    # a fused step equals the reference (for-loop) AdamW step
+    ref = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.LayerNorm(3))
+    ref.load_state_dict(model.state_dict())
+    ref_opt = torch.optim.AdamW([ref[0].weight], lr=opt.defaults["lr"], betas=opt.defaults["betas"], weight_decay=0.1,
+                                foreach=False)
+    for m, o in ((model, opt), (ref, ref_opt)):
+        m(torch.ones(2, 4)).pow(2).sum().backward()
+        o.step()
+    torch.testing.assert_close(model[0].weight, ref[0].weight)

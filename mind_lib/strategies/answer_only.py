@@ -14,6 +14,7 @@ class AnswerOnly(Strategy):
     """One item per question; rationale rows are ignored."""
 
     name = "answer_only"
+    answers_directly = True
 
     def text_items(self, examples: Sequence[Example], rows: Sequence[dict]) -> list[TextItem]:
         return [TextItem(e.id, ANSWER_PERSPECTIVE, format_prompt(e.question), answer_text(e.answer))

@@ -192,6 +192,7 @@ class Strategy(ABC):
     name: ClassVar[str]
     Options: ClassVar[type[Section]] = NoOptions
     inference_task: ClassVar[str | None] = None  # task prefix of the prompt the trained student is asked with
+    answers_directly: ClassVar[bool] = False  # evaluated without a rationale (a few decoded tokens per question)
     relative_cost: ClassVar[float] = 1.0  # wall time per trained token vs a plain run: the grid starts costly runs first
 
     def __init__(self, options: Section | dict[str, Any] | None = None):

@@ -35,6 +35,7 @@ class Dss(Strategy):
     exactly that formula)."""
 
     name = "dss"
+    answers_directly = True
     Options = DssOptions
     inference_task = LABEL_TASK
 
