@@ -214,3 +214,11 @@ def test_figures_build(report_and_states):
     plt.close(fig)
     fig = pca_tsne_figure({k: v[-1] for k, v in states["other"]["perspectives"].items()}, legend_title="perspective")
     plt.close(fig)
+
+
+def test_latent_threads_are_checked():
+    from mind_lib.latent import LatentParams
+
+    assert LatentParams().num_threads == 2
+    with pytest.raises(ValueError, match="num_threads"):
+        LatentParams(num_threads=-1)
