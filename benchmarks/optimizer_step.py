@@ -1,7 +1,8 @@
 """Optimizer step time: the trainer's AdamW (``build_optimizer``, fused kernel) vs torch's for-loop and foreach ones.
 
-Same tiny student (params.yaml's size: 4 layers, d_model 128, vocabulary 1000), same random batch, same thread count; each
-optimizer gets ``--warmup`` untimed steps, then ``--steps`` timed ones. Timed per step: forward + backward,
+The student is built as the pretrain stage builds it (``build_tiny_student``: params.yaml's size, tied embeddings,
+a word tokenizer trained on the world's questions and every teacher style's rationales); same random batch, same
+thread count; each optimizer gets ``--warmup`` untimed steps, then ``--steps`` timed ones. Timed per step: forward + backward,
 and gradient clipping + optimizer step + zero_grad (what the optimizer choice changes).
 
     python benchmarks/optimizer_step.py [--steps 100] [--batch-size 4] [--seq-len 60] [--threads 1]
@@ -27,24 +28,27 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
-    from mind_lib.config import load_params
+    from mind_lib.config import WorldParams, load_params
+    from mind_lib.student import build_tiny_student, n_parameters, train_word_tokenizer
+    from mind_lib.tasks.world import generate_world
+    from mind_lib.teachers.builtin import STYLES, BuiltinTeacher
     from mind_lib.trainer import TrainParams, build_optimizer
-    from transformers import LlamaConfig, LlamaForCausalLM
 
     size = load_params(sections=("student",)).student  # params.yaml's student (profiles applied)
+    examples = generate_world(WorldParams(n_train=200, n_feedback=1, n_test=1, n_general_train=1,
+                                          n_general_test=1))["train"]
+    texts = [e.question for e in examples] + [BuiltinTeacher(st, st).write(e, 0, 0)[0] for st in STYLES for e in examples]
+    tokenizer = train_word_tokenizer(texts + ["Answer:"], vocab_size=size.vocab_size, max_len=size.max_len)
+    model = build_tiny_student(size, tokenizer)
     torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=size.vocab_size, hidden_size=size.d_model,
-                                         intermediate_size=size.d_ff, num_hidden_layers=size.n_layers,
-                                         num_attention_heads=size.n_heads, num_key_value_heads=size.n_heads,
-                                         max_position_embeddings=size.max_len))
-    batch = torch.randint(0, size.vocab_size, (args.batch_size, args.seq_len))
+    batch = torch.randint(0, len(tokenizer), (args.batch_size, args.seq_len))
     params = TrainParams(budget_tokens=1)
     optimizers = {
         "trainer": lambda: build_optimizer(model, params),
         "for_loop": lambda: torch.optim.AdamW(model.parameters(), lr=params.lr, foreach=False),
         "foreach": lambda: torch.optim.AdamW(model.parameters(), lr=params.lr, foreach=True),
     }
-    figures: dict = {"params": sum(p.numel() for p in model.parameters()), "threads": args.threads,
+    figures: dict = {"params": n_parameters(model), "vocab": len(tokenizer), "threads": args.threads,
                      "batch_size": args.batch_size, "seq_len": args.seq_len, "steps": args.steps}
     for name, make in optimizers.items():
         opt = make()
