@@ -97,11 +97,12 @@ class WorldParams(Section):
     (``STORY_STEPS``), so no ID problem is a pretraining story."""
     ood_steps: tuple[int, int] = (5, 6)
     """Inclusive range of steps of the OOD-steps split; must lie above ``id_steps``."""
-    max_value: int = Field(60, ge=10, le=10_000)
+    max_value: int = Field(20, ge=10, le=10_000)
     """Largest number (start, operand, intermediate, answer) in distribution."""
-    ood_max_value: int = Field(400, ge=20, le=100_000)
-    """Largest number of the OOD-numbers split; its start value always exceeds ``max_value``."""
-    max_operand: int = Field(12, ge=2, le=1000)
+    ood_max_value: int = Field(30, ge=20, le=100_000)
+    """Largest number of the OOD-numbers split (its start always exceeds ``max_value``) and of the general
+    suite: the base student's prior covers the larger amounts, distillation data never shows them."""
+    max_operand: int = Field(6, ge=2, le=1000)
     """Largest operand of + and - in distribution (x and / use factors 2..5)."""
 
     @model_validator(mode="after")

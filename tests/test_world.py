@@ -1,4 +1,5 @@
 """The embedded world: deterministic by seed, splits disjoint by construction, answers follow the steps."""
+import random
 import re
 
 import pytest
@@ -6,7 +7,7 @@ import pytest
 from mind_lib.config import STORY_STEPS, WorldParams
 from mind_lib.tasks.base import load_examples
 from mind_lib.tasks.world import (ALL_SPLITS, SKILLS, SPLITS_ID, SPLITS_OOD, SYMBOL, apply_op, computation_key,
-                                  generate_world, load_split, save_world)
+                                  generate_world, load_split, make_general, save_world)
 
 PARAMS = WorldParams(n_train=400, n_feedback=50, n_test=100, n_general_train=100, n_general_test=50)
 
@@ -66,6 +67,22 @@ def test_each_ood_split_differs_in_its_property(world):
     assert all(s["after"] <= PARAMS.ood_max_value for e in world["ood_numbers"] for s in e.meta["steps"])
 
 
+def test_ood_numbers_is_reachable_not_impossible(world):
+    # larger amounts and nothing else: ID operands and step counts, and every step (start included) is a
+    # fact within the base student's prior, whose general suite covers amounts up to ood_max_value
+    rng = random.Random(0)
+    draws = (make_general(rng, "arith", "", "general_train", PARAMS.ood_max_value, PARAMS.max_operand)
+             for _ in range(20000))
+    facts = {(e.meta["a"], e.meta["op"], e.meta["b"]) for e in draws}  # the suite's whole fact space
+    lo, hi = PARAMS.id_steps
+    for e in world["ood_numbers"]:
+        assert PARAMS.max_value < e.meta["start"] <= PARAMS.ood_max_value and lo <= e.meta["n_steps"] <= hi
+        assert all(s["op"] in ("mul", "div") or s["operand"] <= PARAMS.max_operand for s in e.meta["steps"])
+    assert {(s["before"], s["op"], s["operand"]) for e in world["ood_numbers"] for s in e.meta["steps"]} <= facts
+    starts = [e.meta["steps"][0]["before"] for e in world["general_train"] if e.meta["skill"] in ("story", "parse")]
+    assert max(starts) > PARAMS.max_value  # the prior reads stories with the larger amounts too
+
+
 def test_ood_steps_is_reachable_not_impossible(world):
     # one or two steps beyond training, as the calibration issue asks
     assert {e.meta["n_steps"] for e in world["ood_steps"]} == {5, 6}
@@ -78,7 +95,7 @@ def test_general_suite(world):
         m = e.meta
         if m["skill"] == "arith":  # exactly the facts world steps need, with a worked equation
             assert e.answer == str(apply_op(m["op"], m["a"], m["b"])) and e.kind == "number"
-            assert 1 <= int(e.answer) <= PARAMS.max_value and m["worked"].endswith(f"= {e.answer}.")
+            assert 1 <= int(e.answer) <= PARAMS.ood_max_value and m["worked"].endswith(f"= {e.answer}.")
             assert m["op"] in ("mul", "div") or m["b"] <= PARAMS.max_operand
         elif m["skill"] == "story":  # 1-2 changes told with ID phrasings, the worked steps as target
             value = int(re.search(r"\d+", e.question.split(".")[0]).group())  # the start sentence's amount
@@ -97,7 +114,8 @@ def test_general_suite(world):
         else:
             assert e.answer == ("yes" if sum(m["flips"]) % 2 == 0 else "no")
     assert {e.meta["skill"] for e in world["general_test"]} == set(SKILLS)
-    test_keys = {computation_key(e) for e in world["test_id"]}  # no parse story retells an ID test problem
+    # no parse story retells a test problem (ID, or OOD-numbers, whose amounts the suite covers)
+    test_keys = {computation_key(e) for split in ("test_id", "ood_numbers") for e in world[split]}
     parses = [e for e in world["general_test"] + world["general_train"] if e.meta["skill"] == "parse"]
     assert parses and not any(computation_key(e) in test_keys for e in parses)
 

@@ -7,12 +7,13 @@ property, so that it is disjoint from training *by construction*:
 - ``ood_steps``: more changes than any ID problem (``ood_steps`` range above ``id_steps``);
 - ``ood_templates``: every problem uses at least one phrasing never used in ID, and an unseen question form;
 - ``ood_distractor``: an irrelevant sentence with a number (SVAMP-style) inside the story;
-- ``ood_numbers``: the start amount is above every ID number, intermediate values up to ``ood_max_value``.
+- ``ood_numbers``: the start amount is above every ID number (values up to ``ood_max_value``, the same
+  operands as ID): every step is a fact of the student's prior, which covers numbers up to ``ood_max_value``.
 
 ID test problems never repeat a training computation (same start and same changes), whatever the
 wording. The ``general`` suite stands for what the student knew before distillation: arithmetic
 facts, 1-2 step word problems and listing a story's changes (ID phrasings only), comparisons, and
-coin-flip state tracking (docs/method.md §1.1).
+coin-flip state tracking, with numbers up to ``ood_max_value`` (docs/method.md §1.1).
 """
 from __future__ import annotations
 
@@ -85,15 +86,15 @@ class Shape:
 
 def split_shapes(p: WorldParams) -> dict[str, Shape]:
     base = dict(steps=p.id_steps, max_value=p.max_value, start_range=(2, p.max_value), max_operand=p.max_operand)
-    big_operand = max(p.max_operand, p.ood_max_value // 8)
     return {
         "id": Shape(**base),
         "ood_steps": Shape(**{**base, "steps": p.ood_steps}),
         "ood_templates": Shape(**base, unseen_templates=True),
         "ood_distractor": Shape(**base, distractor=True),
+        # larger amounts, nothing else: the same operands and steps, every step a fact the base student
+        # knows (its general suite runs to ood_max_value) but that distillation data never shows
         "ood_numbers": Shape(steps=p.id_steps, max_value=p.ood_max_value,
-                             start_range=(p.max_value + 1, max(p.max_value + 1, p.ood_max_value // 2)),
-                             max_operand=big_operand),
+                             start_range=(p.max_value + 1, p.ood_max_value), max_operand=p.max_operand),
     }
 
 
@@ -213,7 +214,7 @@ def make_general(rng: random.Random, skill: str, idx: str, split: str, max_value
     (values up to ``max_value``, +/- operands up to ``max_operand``, x and / by 2..5) and carry a worked
     equation in ``meta["worked"]`` ("7 + 5 = 12."): the prior knowledge distillation builds on."""
     if skill == "arith":
-        value = rng.randint(2, max_value)
+        value = rng.randint(1, max_value)  # 1 too: chains reach it (5 - 4, 4 / 4) and go on from it
         shape = Shape(steps=(1, 1), max_value=max_value, start_range=(value, value), max_operand=max_operand)
         op, operands = rng.choice(_feasible_ops(value, shape))
         k = rng.choice(operands)
@@ -279,20 +280,21 @@ def generate_world(p: WorldParams) -> dict[str, list[Example]]:
     # other and drawn from the same facts as training (forgetting is about retained knowledge, not
     # generalisation to unseen facts); training draws repeat facts.
     general_test, general_train = [], []
-    # Parse stories never retell an ID test problem (same start and changes), in either general split.
-    test_keys = {computation_key(e) for e in splits["test_id"]}
+    # Parse stories never retell a test problem (same start and changes; ID or OOD-numbers, whose amounts
+    # the general suite covers), in either general split.
+    test_keys = {computation_key(e) for split in ("test_id", "ood_numbers") for e in splits[split]}
 
     def retells_test(e: Example) -> bool:
         return e.meta["skill"] == "parse" and computation_key(e) in test_keys
 
     for skill in SKILLS:
         rng = stable_rng(p.seed, "general_test", skill)
-        general_test += _unique(lambda i, sk=skill, r=rng: make_general(r, sk, "", "general_test", p.max_value,
+        general_test += _unique(lambda i, sk=skill, r=rng: make_general(r, sk, "", "general_test", p.ood_max_value,
                                                                         p.max_operand, p.id_steps[1]),
                                 p.n_general_test, lambda e: "test" if retells_test(e) else e.question, {"test"},
                                 f"general {skill}")
         rng = stable_rng(p.seed, "general_train", skill)
-        draws = (make_general(rng, skill, "", "general_train", p.max_value, p.max_operand, p.id_steps[1])
+        draws = (make_general(rng, skill, "", "general_train", p.ood_max_value, p.max_operand, p.id_steps[1])
                  for _ in itertools.count())
         general_train += list(itertools.islice((e for e in draws if not retells_test(e)), p.n_general_train))
     splits["general_test"] = _renumber(general_test, "general_test")
