@@ -59,7 +59,7 @@ def _print_once(result: dict) -> None:
 
 
 def cmd_distill(args) -> int:
-    from mind_lib.distill import distill, replay_examples
+    from mind_lib.distill import distill, feature_cache_dir, replay_examples
 
     sections = load_training_params(args.params, args.profile)
     student, cfg = sections["student"], sections["distill"]
@@ -72,7 +72,8 @@ def cmd_distill(args) -> int:
         eval_rows=_rows(paths.rationales / f"{args.eval_split}.jsonl") if args.eval_split else None,
         student=student, params=cfg.train, options=cfg.methods.get(args.method),
         student_path=_resolve(paths.root, args.student) if args.student else paths.base_student,
-        max_steps=args.max_steps, replay_examples=replay_examples(paths.world, cfg.train), resume=args.resume)
+        max_steps=args.max_steps, replay_examples=replay_examples(paths.world, cfg.train), resume=args.resume,
+        cache_dir=feature_cache_dir(paths.models))
     _print_once({k: summary[k] for k in ("method", "finished", "steps", "target_tokens") if k in summary})
     return 0
 

@@ -82,7 +82,7 @@ class WorldParams(Section):
     """With ``source: public``: the files to read."""
     seed: int = Field(0, ge=0)
     """Seed of the generator; the same seed gives the same questions in every split."""
-    n_train: int = Field(2000, ge=1, le=1_000_000)
+    n_train: int = Field(500, ge=1, le=1_000_000)
     """Training questions (in distribution) for distillation."""
     n_feedback: int = Field(200, ge=1, le=100_000)
     """Held-out in-distribution questions: MIND's feedback set and the eval-loss set."""

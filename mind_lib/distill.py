@@ -16,6 +16,7 @@ from typing import Any, Sequence
 from pydantic import Field, model_validator
 
 from mind_lib.config import Section
+from mind_lib.io import folder_digest
 from mind_lib.strategies import get_strategy, strategy_names
 from mind_lib.strategies.base import TextItem, build_item_set
 from mind_lib.student import StudentParams, build_tiny_student, load_student, train_word_tokenizer
@@ -29,7 +30,7 @@ TEXT_PERSPECTIVE = "text"
 # params.yaml's default runs; answer_only (the label-only baseline) is left to the paper profile because at
 # equal target tokens it needs ~5x a CoT run's wall time
 DEFAULT_RUNS = ["std_cot", "std_cot_equation", "std_cot_narrative", "std_cot_program",
-                "std_cot_backward", "ftcot_diverse", "dss", "mind"]
+                "std_cot_backward", "ftcot_diverse", "mcc_kd", "dss", "mind"]
 
 
 class DistillParams(Section):
@@ -62,13 +63,16 @@ def distill(method: str, seed: int, out_dir: str | os.PathLike, *, train_example
             rows: Sequence[dict], student: StudentParams, params: TrainParams, options: dict[str, Any] | None = None,
             eval_examples: Sequence[Example] | None = None, eval_rows: Sequence[dict] | None = None,
             student_path: str | os.PathLike | None = None, max_steps: int | None = None,
-            replay_examples: Sequence[Example] | None = None, resume: bool = False) -> dict:
+            replay_examples: Sequence[Example] | None = None, resume: bool = False,
+            cache_dir: str | os.PathLike | None = None) -> dict:
     """Distil ``method`` into the student at ``student_path`` (default ``student.path``); returns the summary.
 
     ``seed`` overrides ``params.seed`` (data order, dropout, LoRA init) and ``max_steps`` (if given)
     ``params.max_steps``. The eval loss is measured on ``eval_examples``/``eval_rows`` items built by
     the same method. ``replay_examples`` (the general suite's training split) are rehearsed as in
     pretraining when ``params.replay_share`` > 0. The data are checked before the model is loaded.
+    ``cache_dir``: where a strategy may cache what it computes once per data and base student (MIND's encoder
+    vectors); None = no cache.
     """
     from accelerate.utils import set_seed
 
@@ -81,8 +85,10 @@ def distill(method: str, seed: int, out_dir: str | os.PathLike, *, train_example
     params = TrainParams.model_validate(params.model_dump() | update)
     set_seed(seed)  # LoRA adapters are initialised randomly
     model, tokenizer = load_student(student_path or student.path, dtype=student.dtype, lora=student.lora)
-    train_set = build_item_set(tokenizer, train_items, student.max_len)
-    eval_set = build_item_set(tokenizer, eval_items, student.max_len) if eval_items else None
+    train_set = strategy.tokenize(tokenizer, train_items, student.max_len)
+    eval_set = strategy.tokenize(tokenizer, eval_items, student.max_len) if eval_items else None
+    if cache_dir is not None:
+        strategy.use_cache(cache_dir)
     replay_set = (build_item_set(tokenizer, general_items(replay_examples), student.max_len)
                   if replay_examples and params.replay_share > 0 else None)
     log.info("distill %s seed %d: %s", method, seed, train_set.summary())
@@ -136,16 +142,6 @@ def run_dir(models: str | os.PathLike, method: str, seed: int) -> Path:
     return Path(models) / "distilled" / method / f"seed{seed}"
 
 
-def _file_digest(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
-
-
 def replay_examples(world: str | os.PathLike, params: TrainParams) -> list[Example] | None:
     """The general suite's training split, rehearsed during distillation when ``params.replay_share`` > 0
     (``None`` otherwise, or when the data have no general suite; ``train`` then says what is missing)."""
@@ -153,6 +149,11 @@ def replay_examples(world: str | os.PathLike, params: TrainParams) -> list[Examp
 
     path = Path(world) / "general_train.jsonl"
     return load_split(world, "general_train") if params.replay_share > 0 and path.exists() else None
+
+
+def feature_cache_dir(models: str | os.PathLike) -> Path:
+    """MIND's encoder vectors, shared by every MIND run of the grid: ``models/distilled/_metanet_cache/``."""
+    return Path(models) / "distilled" / "_metanet_cache"
 
 
 def _grid_job(job: dict) -> dict:
@@ -175,7 +176,8 @@ def _grid_job(job: dict) -> dict:
                       eval_rows=load_rationales(paths.rationales / "feedback.jsonl"), student=job["student"],
                       params=cfg.train.model_copy(update={"num_threads": job["threads"], "progress": False}),
                       options=cfg.methods.get(job["method"]), student_path=job["student_path"],
-                      replay_examples=replay_examples(paths.world, cfg.train), resume=same_base)
+                      replay_examples=replay_examples(paths.world, cfg.train), resume=same_base,
+                      cache_dir=feature_cache_dir(paths.models))
     base_marker.parent.mkdir(parents=True, exist_ok=True)
     base_marker.write_text(job["base_digest"])
     return {**summary, "method": job["method"], "seed": job["seed"]}
@@ -195,7 +197,7 @@ def run_grid(params, paths, progress: bool = True) -> list[dict]:
     if not weights.exists():
         raise FileNotFoundError(f"{weights}: missing; run the pretrain stage first (dvc repro pretrain, or mind pretrain)")
     threads = cfg.train.num_threads or 1
-    digest = "".join(_file_digest(f) for f in sorted(student_path.glob("*.safetensors")))
+    digest = folder_digest(student_path)
     jobs = [dict(method=m, seed=s, paths=paths, cfg=cfg, student=student, student_path=student_path,
                  base_digest=digest, threads=threads) for m in cfg.runs for s in cfg.seeds]
     # longest first (LPT): a costly run started last would leave the other cores idle at the end

@@ -10,6 +10,7 @@ the first position (nothing predicts it) and on padding.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -29,6 +30,22 @@ def answer_text(answer: str) -> str:
     return f"The answer is {answer}."
 
 
+# The value of the last answer line ("The answer is 12."), or else the last number of a text; digits may be
+# spaced by a word-level tokenizer ("1 2"). Read by ``answer_char_span`` for the answer-consistency losses.
+_ANSWER_VALUE = re.compile(r"answer is\s+(-?\d+(?:[ .,/]?\d+)*)", re.IGNORECASE)
+_LAST_NUMBER = re.compile(r"-?\d+(?:[.,/]?\d+)*")
+
+
+def answer_char_span(target: str) -> tuple[int, int] | None:
+    """Character span ``[start, end)`` of the answer value a target commits to: the number after the last
+    "answer is", else the last number of the text; None when the target holds no number."""
+    found = list(_ANSWER_VALUE.finditer(target))
+    if found:
+        return found[-1].span(1)
+    numbers = list(_LAST_NUMBER.finditer(target))
+    return numbers[-1].span() if numbers else None
+
+
 @dataclass(frozen=True)
 class Tokenized:
     """One training sequence: ``input_ids`` and ``labels`` (same length), and whether the target was cut."""
@@ -36,13 +53,15 @@ class Tokenized:
     input_ids: list[int]
     labels: list[int]
     truncated: bool
+    answer: tuple[int, int] | None = None  # (index in input_ids of the answer value's first token, its token count)
 
     @property
     def n_target(self) -> int:
         return sum(1 for t in self.labels if t != IGNORE)
 
 
-def _assemble(tokenizer, prompt_ids: list[int], target_ids: list[int], max_len: int) -> Tokenized:
+def _assemble(tokenizer, prompt_ids: list[int], target_ids: list[int], max_len: int,
+              answer: tuple[int, int] | None = None) -> Tokenized:
     bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
     prompt = bos + prompt_ids
     target = target_ids + [tokenizer.eos_token_id]
@@ -54,18 +73,44 @@ def _assemble(tokenizer, prompt_ids: list[int], target_ids: list[int], max_len: 
     ids = prompt + target
     labels = [IGNORE] * len(prompt) + target
     labels[0] = IGNORE  # no token precedes position 0, so it is never predicted
-    return Tokenized(ids, labels, truncated)
+    if answer is not None:  # target-relative token span -> input_ids span; a span cut by max_len is dropped
+        start = len(prompt) + answer[0]
+        answer = (start, answer[1]) if start + answer[1] <= len(prompt) + len(target) and start >= 1 else None
+    return Tokenized(ids, labels, truncated, answer)
 
 
-def tokenize_pairs(tokenizer, prompts: Sequence[str], targets: Sequence[str], max_len: int) -> list[Tokenized]:
-    """``tokenize_example`` for many pairs at once (one batched tokenizer call per side)."""
+def _token_span(offsets: Sequence[tuple[int, int]], span: tuple[int, int] | None) -> tuple[int, int] | None:
+    """Tokens whose character offsets overlap ``span`` -> (first token index, count); None when none do."""
+    if span is None:
+        return None
+    hit = [i for i, (a, b) in enumerate(offsets) if a < span[1] and b > span[0] and b > a]
+    return (hit[0], hit[-1] - hit[0] + 1) if hit else None
+
+
+def tokenize_pairs(tokenizer, prompts: Sequence[str], targets: Sequence[str], max_len: int,
+                   answer_spans: bool = False) -> list[Tokenized]:
+    """``tokenize_example`` for many pairs at once (one batched tokenizer call per side).
+
+    ``answer_spans``: also locate each target's answer value (``answer_char_span``) in tokens, through the
+    tokenizer's character offsets (a fast tokenizer is needed); ``Tokenized.answer`` is None where none is found.
+    """
     if len(prompts) != len(targets):
         raise ValueError(f"{len(prompts)} prompts but {len(targets)} targets")
     if tokenizer.eos_token_id is None:
         raise ValueError("the tokenizer has no eos token; the student could never learn to stop")
     enc_p = tokenizer(list(prompts), add_special_tokens=False)["input_ids"] if prompts else []
-    enc_t = tokenizer([" " + t for t in targets], add_special_tokens=False)["input_ids"] if targets else []
-    return [_assemble(tokenizer, p, t, max_len) for p, t in zip(enc_p, enc_t)]
+    texts = [" " + t for t in targets]
+    if not answer_spans or not targets:
+        enc_t = tokenizer(texts, add_special_tokens=False)["input_ids"] if targets else []
+        return [_assemble(tokenizer, p, t, max_len) for p, t in zip(enc_p, enc_t)]
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError("answer spans need a fast tokenizer (character offsets); this one is not")
+    enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
+    spans = []
+    for offsets, target in zip(enc["offset_mapping"], targets):
+        span = answer_char_span(target)  # in ``target``; the tokenized text has a leading space
+        spans.append(_token_span(offsets, (span[0] + 1, span[1] + 1) if span else None))
+    return [_assemble(tokenizer, p, t, max_len, s) for p, t, s in zip(enc_p, enc["input_ids"], spans)]
 
 
 def tokenize_example(tokenizer, prompt: str, target: str, max_len: int) -> Tokenized:

@@ -1,172 +1,87 @@
-"""Feedback-driven inertia calibration (docs/method.md §2.2-2.3): pure tensor functions + a small state.
+"""Feedback-driven inertia calibration (docs/method.md §2.2): how the MetaNet learns from the student.
 
-The TA must not chase every noisy batch. It sees per-rationale losses through an *inertia filter*:
-bias-corrected exponential moving averages (EMAs). The slow EMA's inertia ``beta_t`` is itself
-calibrated by the trend of the student's loss on a held-out feedback set: when that loss rises
-(the student struggles or starts to forget) inertia goes up and the supervision mix changes slowly;
-when it falls, inertia goes down and supervision follows the student faster.
+- ``LongTermLoss``: the student's long-term loss per (question, perspective), a bias-corrected EMA over
+  that pair's visits (``L_real``); with ``gamma = 0`` it is the latest visit's loss (the instant ablation).
+- ``warm_up``: the MetaNet fitted alone, before the student's first step, on the student's starting losses.
 
-Bias correction with a time-varying beta: besides the running average ``avg`` we keep the running
-``norm`` = the same EMA applied to the constant 1 (``1 - prod(beta)``); ``avg / norm`` is unbiased,
-and the first filtered value equals the first raw value whatever beta is.
+The joint stage (smaller learning rate, accumulation window) is the MIND strategy's loop; the loss it
+minimises is ``mind_lib.metanet.listnet_kl``.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 import torch
 
-
-# ------------------------------------------------------------------------------------------ pure
-
-
-def ema_step(avg: torch.Tensor, norm: torch.Tensor, value: torch.Tensor, beta: float | torch.Tensor,
-             mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """One EMA step where ``mask`` is True (elsewhere unchanged).
-
-    Shapes: ``avg``, ``norm``, ``value``, ``mask`` broadcast to the same shape (e.g. (P,) or (N, P)).
-    Returns the new ``(avg, norm)``; ``avg / norm`` is the bias-corrected filtered value.
-    """
-    new_avg = beta * avg + (1 - beta) * value
-    new_norm = beta * norm + (1 - beta)
-    if mask is None:
-        return new_avg, new_norm
-    return torch.where(mask, new_avg, avg), torch.where(mask, new_norm, norm)
+from mind_lib.metanet import MetaNet, listnet_kl
 
 
-def corrected(avg: torch.Tensor, norm: torch.Tensor, fill: float = float("nan")) -> torch.Tensor:
-    """Bias-corrected EMA ``avg / norm``; ``fill`` where nothing was seen yet (``norm == 0``)."""
-    safe = torch.where(norm > 0, norm, torch.ones_like(norm))
-    return torch.where(norm > 0, avg / safe, torch.full_like(avg, fill))
+class LongTermLoss:
+    """``m_n = gamma m_{n-1} + (1 - gamma) CE_n``, ``L_real = m_n / (1 - gamma^n)`` per (question, perspective).
 
-
-def calibrated_beta(trend: float, beta_min: float, beta_max: float, sensitivity: float) -> float:
-    """Inertia from the relative trend of the feedback loss.
-
-    ``trend`` = (F_now - F_before) / |F_before|: positive when the feedback loss rises. Returns
-    ``beta_min + (beta_max - beta_min) * sigmoid(sensitivity * trend)``, in [beta_min, beta_max],
-    increasing in ``trend``; a flat loss gives the midpoint.
-    """
-    if not 0.0 <= beta_min <= beta_max < 1.0:
-        raise ValueError(f"need 0 <= beta_min <= beta_max < 1, got {beta_min}, {beta_max}")
-    z = max(-60.0, min(60.0, sensitivity * trend))
-    return beta_min + (beta_max - beta_min) / (1.0 + math.exp(-z))
-
-
-# ------------------------------------------------------------------------------------------ state
-
-
-@dataclass
-class InertiaFilter:
-    """Fast and slow filtered losses per perspective and per (question, perspective), plus ``beta_t``.
-
-    ``mode``: ``calibrated`` (beta_t from the feedback trend), ``fixed`` (beta_t = ``beta``),
-    ``off`` (no filtering: the filtered loss is the raw loss; the `mind_no_inertia` ablation).
+    The bias correction makes the first value the first loss seen; never-visited pairs are NaN.
     """
 
-    n_questions: int
-    n_perspectives: int
-    mode: str = "calibrated"
-    beta: float = 0.9
-    beta_min: float = 0.5
-    beta_max: float = 0.98
-    beta_fast: float = 0.3
-    feedback_beta: float = 0.5
-    trend_window: int = 3
-    sensitivity: float = 20.0
-    beta_t: float = field(init=False)
-    tensors: dict[str, torch.Tensor] = field(init=False)
-    feedback_history: list[float] = field(init=False, default_factory=list)
+    def __init__(self, n_questions: int, n_perspectives: int, gamma: float):
+        if not 0.0 <= gamma < 1.0:
+            raise ValueError(f"loss_ema must lie in [0, 1), got {gamma}")
+        self.gamma = gamma
+        self.m = torch.zeros(n_questions, n_perspectives, dtype=torch.float64)
+        self.n = torch.zeros(n_questions, n_perspectives, dtype=torch.int64)
 
-    def __post_init__(self):
-        if self.mode not in ("calibrated", "fixed", "off"):
-            raise ValueError(f"inertia mode must be calibrated, fixed or off; got {self.mode!r}")
-        for name in ("beta", "beta_min", "beta_max", "beta_fast", "feedback_beta"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"inertia {name} must be in [0, 1), got {getattr(self, name)}")
-        if self.beta_min > self.beta_max:
-            raise ValueError(f"inertia beta_min ({self.beta_min}) must not exceed beta_max ({self.beta_max})")
-        if self.trend_window < 1:
-            raise ValueError(f"inertia trend_window must be >= 1, got {self.trend_window}")
-        self.beta_t = self.beta if self.mode == "fixed" else (self.beta_min + self.beta_max) / 2
-        q, p = self.n_questions, self.n_perspectives
-        self.tensors = {name: torch.zeros(shape) for name, shape in (
-            ("q_slow", (q, p)), ("q_slow_norm", (q, p)), ("q_fast", (q, p)), ("q_fast_norm", (q, p)),
-            ("p_slow", (p,)), ("p_slow_norm", (p,)), ("p_fast", (p,)), ("p_fast_norm", (p,)),
-            ("fb", ()), ("fb_norm", ()))}
+    def update(self, q: torch.Tensor, p: torch.Tensor, loss: torch.Tensor) -> None:
+        """One visit of each (q[i], p[i]) with loss[i]: ``(N,)`` long, ``(N,)`` long, ``(N,)`` float."""
+        for qi, pi, li in zip(q.tolist(), p.tolist(), loss.tolist()):  # a pair may repeat: visits in order
+            self.m[qi, pi] = self.gamma * self.m[qi, pi] + (1 - self.gamma) * li
+            self.n[qi, pi] += 1
 
-    # -- per-rationale losses ------------------------------------------------------------------
+    def value(self, q: torch.Tensor | None = None) -> torch.Tensor:
+        """``L_real`` of the rows ``q`` (all questions when None): (Q, P) float32, NaN where never visited."""
+        m, n = (self.m, self.n) if q is None else (self.m[q], self.n[q])
+        corrected = m / (1 - self.gamma ** n.double()).clamp(min=1e-12)
+        return torch.where(n > 0, corrected, torch.full_like(corrected, float("nan"))).float()
 
-    def update(self, question_idx: torch.Tensor, losses: torch.Tensor, mask: torch.Tensor) -> None:
-        """Feed one batch of raw per-rationale losses.
+    def per_perspective(self) -> torch.Tensor:
+        """Mean ``L_real`` per perspective over its visited pairs: (P,), NaN for a perspective never visited."""
+        v = self.value()
+        seen = ~torch.isnan(v)
+        return torch.where(seen.any(0), torch.nan_to_num(v).sum(0) / seen.sum(0).clamp(min=1),
+                           torch.full((v.shape[1],), float("nan")))
 
-        Shapes: ``question_idx`` (B,) long; ``losses`` (B, P) with perspective k in column k;
-        ``mask`` (B, P) bool, True where question b has a rationale of perspective k.
-        """
-        losses = losses.detach().float()
-        t = self.tensors
-        beta = self.beta_t if self.mode != "off" else 0.0
-        fast = self.beta_fast if self.mode != "off" else 0.0
-        rows = question_idx.long()
-        for key, b in (("q_slow", beta), ("q_fast", fast)):
-            avg, norm = ema_step(t[key][rows], t[key + "_norm"][rows], losses, b, mask)
-            t[key][rows], t[key + "_norm"][rows] = avg, norm
-        counts = mask.sum(0)
-        seen = counts > 0
-        batch_mean = torch.where(mask, losses, torch.zeros_like(losses)).sum(0) / counts.clamp(min=1)
-        for key, b in (("p_slow", beta), ("p_fast", fast)):
-            t[key], t[key + "_norm"] = ema_step(t[key], t[key + "_norm"], batch_mean, b, seen)
+    def state_dict(self) -> dict[str, Any]:
+        return {"m": self.m.clone(), "n": self.n.clone(), "gamma": self.gamma}
 
-    def filtered(self, question_idx: torch.Tensor, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(filtered loss, learning progress) for a batch, both (B, P).
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if tuple(state["m"].shape) != tuple(self.m.shape) or float(state["gamma"]) != self.gamma:
+            raise ValueError(f"long-term loss state {tuple(state['m'].shape)}, gamma {state['gamma']} does not "
+                             f"match this run's {tuple(self.m.shape)}, gamma {self.gamma}")
+        self.m, self.n = state["m"].clone(), state["n"].clone()
 
-        Where a (question, perspective) was never seen, the perspective's filtered loss stands in,
-        and the raw loss where even that is missing. Progress = slow - fast (positive: improving).
-        """
-        t, rows = self.tensors, question_idx.long()
-        raw = raw.detach().float()
-        slow_p = corrected(t["p_slow"], t["p_slow_norm"]).expand_as(raw)
-        fast_p = corrected(t["p_fast"], t["p_fast_norm"]).expand_as(raw)
-        slow = corrected(t["q_slow"][rows], t["q_slow_norm"][rows])
-        fast = corrected(t["q_fast"][rows], t["q_fast_norm"][rows])
-        slow = torch.where(torch.isnan(slow), slow_p, slow)
-        fast = torch.where(torch.isnan(fast), fast_p, fast)
-        slow = torch.where(torch.isnan(slow), raw, slow)
-        fast = torch.where(torch.isnan(fast), raw, fast)
-        return slow, slow - fast
 
-    def perspective_losses(self) -> torch.Tensor:
-        """(P,) bias-corrected slow filtered loss per perspective (NaN where never seen)."""
-        return corrected(self.tensors["p_slow"], self.tensors["p_slow_norm"])
+def warm_up(metanet: MetaNet, question: torch.Tensor, trajectories: torch.Tensor, mask: torch.Tensor,
+            loss: torch.Tensor, *, epochs: int, batch_size: int, lr: float, tau: float, seed: int,
+            invert: bool = False) -> list[float]:
+    """Fit ``metanet`` alone on the starting losses ``loss`` (Q, P) for ``epochs`` passes over the questions.
 
-    # -- feedback ------------------------------------------------------------------------------
-
-    def feedback(self, loss: float) -> float:
-        """Feed the student's loss on a feedback batch; recalibrates and returns ``beta_t``."""
-        t = self.tensors
-        t["fb"], t["fb_norm"] = ema_step(t["fb"], t["fb_norm"], torch.tensor(float(loss)), self.feedback_beta)
-        self.feedback_history.append(float(corrected(t["fb"], t["fb_norm"])))
-        self.feedback_history = self.feedback_history[-(self.trend_window + 1):]
-        if self.mode == "calibrated" and len(self.feedback_history) > 1:
-            before, now = self.feedback_history[0], self.feedback_history[-1]
-            self.beta_t = calibrated_beta((now - before) / (abs(before) + 1e-8), self.beta_min, self.beta_max,
-                                          self.sensitivity)
-        return self.beta_t
-
-    # -- checkpointing -------------------------------------------------------------------------
-
-    def state_dict(self) -> dict:
-        return {"beta_t": self.beta_t, "feedback_history": list(self.feedback_history),
-                "tensors": {k: v.clone() for k, v in self.tensors.items()}}
-
-    def load_state_dict(self, state: dict) -> None:
-        missing = set(self.tensors) - set(state["tensors"])
-        if missing:
-            raise ValueError(f"inertia state is missing {sorted(missing)}")
-        for k, v in state["tensors"].items():
-            if v.shape != self.tensors[k].shape:
-                raise ValueError(f"inertia state {k}: shape {tuple(v.shape)} != {tuple(self.tensors[k].shape)}")
-            self.tensors[k] = v.clone()
-        self.beta_t = float(state["beta_t"])
-        self.feedback_history = list(state["feedback_history"])
+    ``question`` (Q, D), ``trajectories`` (Q, P, D), ``mask`` (Q, P) bool. Adam at ``lr``, batches of
+    ``batch_size`` questions in an order seeded by ``seed``. Returns the mean ListNet-KL of each epoch.
+    """
+    rankable = torch.nonzero(mask.sum(1) >= 2).squeeze(1).cpu().numpy()
+    if epochs == 0 or len(rankable) == 0:
+        return []
+    optimizer = torch.optim.Adam(metanet.parameters(), lr=lr)
+    rng = np.random.default_rng([seed, 7])  # its own stream: the student's RNG is untouched
+    history = []
+    for _ in range(epochs):
+        order, total = rng.permutation(rankable), 0.0
+        for start in range(0, len(order), batch_size):
+            idx = torch.as_tensor(order[start:start + batch_size], device=question.device)
+            kl = listnet_kl(metanet(question[idx], trajectories[idx], mask[idx]), loss[idx], mask[idx], tau,
+                            invert).mean()
+            optimizer.zero_grad(set_to_none=True)
+            kl.backward()
+            optimizer.step()
+            total += float(kl.detach()) * len(idx)
+        history.append(total / len(order))
+    return history

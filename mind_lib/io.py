@@ -167,6 +167,25 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return path
 
 
+def file_digest(path: str | os.PathLike) -> str:
+    """First 16 hex digits of a file's sha256, read in 1 MiB chunks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def folder_digest(folder: str | os.PathLike) -> str:
+    """Digest of a model folder's weights (``*.safetensors``, ``*.bin``): which model a cached result came from."""
+    files = sorted(p for pattern in ("*.safetensors", "*.bin") for p in Path(folder).glob(pattern))
+    if not files:
+        raise FileNotFoundError(f"{folder}: no model weights (*.safetensors or *.bin)")
+    return "".join(file_digest(f) for f in files)
+
+
 def find_repo_root(start: str | os.PathLike | None = None) -> Path:
     """The nearest folder at or above ``start`` (default: cwd) holding ``params.yaml`` and ``dvc.yaml``.
 

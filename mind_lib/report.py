@@ -65,34 +65,35 @@ def training_curves_figure(logs: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def ta_dynamics_figure(logs: pd.DataFrame) -> plt.Figure | None:
-    """For runs with a TA: mean weight per perspective, weight entropy, beta_t and filtered losses over training."""
-    weight_cols = [c for c in logs.columns if c.startswith("ta_weight/")]
-    if not weight_cols:
+def metanet_dynamics_figure(logs: pd.DataFrame) -> plt.Figure | None:
+    """For runs with a MetaNet (docs/method.md §2.8): mean alpha per perspective, share of trajectories selected,
+    ListNet-KL, Spearman rho between scores and -loss on held-out questions, long-term loss per perspective."""
+    alpha_cols = [c for c in logs.columns if c.startswith("alpha/")]
+    if not alpha_cols:
         return None
-    ta = logs[logs[weight_cols].notna().any(axis=1)]
+    mn = logs[logs[alpha_cols].notna().any(axis=1)]
     sns.set_theme(style="whitegrid")
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7))
+    fig, axes = plt.subplots(2, 3, figsize=(15, 7))
 
     def long(prefix):
-        cols = [c for c in ta.columns if c.startswith(prefix)]
-        out = ta.melt(id_vars=["step", "method", "seed"], value_vars=cols, var_name="perspective", value_name="v")
+        cols = [c for c in mn.columns if c.startswith(prefix)]
+        out = mn.melt(id_vars=["step", "method", "seed"], value_vars=cols, var_name="perspective", value_name="v")
         out["perspective"] = out["perspective"].str.removeprefix(prefix)
         return out.dropna(subset=["v"])
 
-    sns.lineplot(data=long("ta_weight/"), x="step", y="v", hue="perspective", style="method", ax=axes[0, 0],
-                 errorbar=None)
-    axes[0, 0].set(ylabel="mean TA weight", title="TA weight per perspective")
-    sns.lineplot(data=ta, x="step", y="weight_entropy", hue="method", ax=axes[0, 1], errorbar=None)
-    axes[0, 1].set(ylabel="normalised entropy (1 = uniform)", ylim=(0, 1.05), title="Does the TA keep several perspectives?")
-    sns.lineplot(data=ta, x="step", y="beta_t", hue="method", ax=axes[1, 0], errorbar=None)
-    axes[1, 0].set(ylabel="inertia beta_t", title="Feedback-calibrated inertia")
-    sns.lineplot(data=long("filtered_loss/"), x="step", y="v", hue="perspective", style="method", ax=axes[1, 1],
-                 errorbar=None)
-    axes[1, 1].set(ylabel="filtered loss", yscale="log", title="Inertia-filtered loss per perspective")
-    for ax in axes.flat:
+    panels = [(long("alpha/"), "v", "perspective", "mean alpha", "Fusion weight per perspective"),
+              (mn, "selected_share", "method", "share selected", "Trajectories kept by I_dyn"),
+              (mn, "listnet_kl", "method", "ListNet-KL", "MetaNet's ranking loss"),
+              (mn, "spearman_unseen", "method", "Spearman rho (held out)", "Does z predict -loss on new questions?"),
+              (long("long_term_loss/"), "v", "perspective", "long-term loss", "L_real per perspective")]
+    for ax, (data, y, hue, ylabel, title) in zip(axes.flat, panels):
+        if y in data.columns and data[y].notna().any():
+            style = "method" if hue == "perspective" else None
+            sns.lineplot(data=data, x="step", y=y, hue=hue, style=style, ax=ax, errorbar=None)
+        ax.set(ylabel=ylabel, title=title)
         if ax.get_legend():
             ax.legend(fontsize=6)
+    axes.flat[-1].axis("off")
     fig.tight_layout()
     return fig
 

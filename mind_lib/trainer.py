@@ -46,7 +46,7 @@ from tqdm.auto import tqdm
 
 from mind_lib.config import Section
 from mind_lib.io import append_jsonl, read_json, read_jsonl, repair_truncated_tail, write_json, write_jsonl
-from mind_lib.strategies.base import ItemSet, Strategy, collate, model_logits, per_sequence_loss
+from mind_lib.strategies.base import ItemSet, RunInfo, Strategy, collate, model_logits, per_sequence_loss
 
 log = logging.getLogger(__name__)
 MAX_EPOCHS = 10_000
@@ -138,17 +138,31 @@ def length_grouped_batches(lengths, batch_size: int, group_size: int, seed: int,
 
 
 class BatchOrder:
-    """The endless stream of batches, epoch after epoch; batch ``g`` of the stream on demand."""
+    """The endless stream of batches, epoch after epoch; batch ``g`` of the stream on demand.
 
-    def __init__(self, lengths, batch_size: int, group_size: int, seed: int):
-        self.lengths = np.asarray(lengths)
+    ``units``: groups of item indices that always share a batch (a question's trajectories, for the
+    whole-question methods); batches are then built over units, ``batch_size`` items per batch on average
+    (``max(1, round(batch_size * units / items))`` units), and expanded to their items.
+    """
+
+    def __init__(self, lengths, batch_size: int, group_size: int, seed: int, units: list[list[int]] | None = None):
+        lengths = np.asarray(lengths)
+        if units is None:
+            self.units, self.unit_lengths = None, lengths
+        else:
+            self.units = [np.asarray(u, dtype=np.int64) for u in units]
+            self.unit_lengths = np.array([lengths[u].max() for u in self.units])
+            batch_size = max(1, round(batch_size * len(self.units) / len(lengths)))
         self.args = (batch_size, group_size, seed)
-        self.batches_per_epoch = len(length_grouped_batches(self.lengths, *self.args, epoch=0))
+        self.batches_per_epoch = len(length_grouped_batches(self.unit_lengths, *self.args, epoch=0))
         self._epoch, self._batches = -1, []
 
     def epoch(self, e: int) -> list[np.ndarray]:
         if e != self._epoch:  # the stream is read in order, so one cached epoch is enough
-            self._epoch, self._batches = e, length_grouped_batches(self.lengths, *self.args, epoch=e)
+            batches = length_grouped_batches(self.unit_lengths, *self.args, epoch=e)
+            if self.units is not None:
+                batches = [np.concatenate([self.units[u] for u in b]) for b in batches]
+            self._epoch, self._batches = e, batches
         return self._batches
 
     def batch(self, g: int) -> np.ndarray:
@@ -259,6 +273,7 @@ def run_fingerprint(items: ItemSet, strategy: Strategy, params: TrainParams, wor
     shaping = params.model_dump(exclude={"max_steps", "eval_every", "eval_batch_size", "save_every", "log_every",
                                          "num_threads", "keep_checkpoint", "progress"})
     h = hashlib.sha256(json.dumps({"params": shaping, "strategy": strategy.name, "world": world,
+                                   "whole_questions": strategy.whole_questions,
                                    "options": strategy.options.model_dump(mode="json")}, sort_keys=True).encode())
     for it in items.items + (replay.items if replay is not None else []):
         h.update(np.asarray(it.input_ids + it.labels + (it.question, it.perspective), dtype=np.int64).tobytes())
@@ -481,7 +496,8 @@ def train(model, tokenizer, strategy: Strategy, train_set: ItemSet, params: Trai
     accelerator = Accelerator(mixed_precision=_mixed_precision(params.mixed_precision, cpu), cpu=cpu)
     world, main = accelerator.num_processes, accelerator.is_main_process
 
-    order = BatchOrder(train_set.lengths(), params.batch_size, params.group_size, params.seed)
+    order = BatchOrder(train_set.lengths(), params.batch_size, params.group_size, params.seed,
+                       units=train_set.question_units() if strategy.whole_questions else None)
     plan = plan_training(order, train_set.target_counts(), params.budget_tokens, params.grad_accum, world)
     stop_at = plan.n_steps if params.max_steps is None else min(plan.n_steps, params.max_steps)
     if params.replay_share > 0 and replay_set is None:
@@ -514,7 +530,8 @@ def train(model, tokenizer, strategy: Strategy, train_set: ItemSet, params: Trai
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, partial(lr_factor, warmup=warmup, total=plan.n_steps, min_ratio=params.min_lr_ratio))
     model, optimizer = accelerator.prepare(model, optimizer)
-    strategy.setup(model, accelerator, train_set, eval_set)
+    strategy.setup(model, accelerator, train_set, eval_set,
+                   RunInfo(params.seed, plan.n_steps, plan.batches_after(plan.n_steps) / order.batches_per_epoch))
     step = load_checkpoint(ckpt, model, optimizer, scheduler, strategy, accelerator, fingerprint) if ckpt else 0
     log_path = run_dir / "log.jsonl"
     if main:

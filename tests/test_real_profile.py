@@ -14,6 +14,7 @@ from mind_lib.io import Paths, find_repo_root
 from mind_lib.latent import run_latent
 from mind_lib.rationales import load_rationales
 from mind_lib.tasks.base import load_examples
+from tests.test_metanet import save_tiny_encoder
 from tests.test_teacher_hf import _save_tiny_model
 
 SHARED = find_repo_root().parent / "shared" / "data"
@@ -30,10 +31,12 @@ def test_real_profile_end_to_end(tmp_path, monkeypatch):
     for bench in real["world"]["public"]["benchmarks"]:
         bench["max_examples"] = 6
     real["student"] = {"source": "path", "path": str(student), "dtype": "float32", "max_len": 256}
-    real["distill"].update(runs=["std_cot", "ftcot_diverse", "mind"], train={
+    encoder = save_tiny_encoder(tmp_path / "local-encoder", student)  # MIND's MetaNet reads text with it
+    real["distill"].update(runs=["std_cot", "ftcot_diverse", "mcc_kd", "mind"], train={
         "lr": 0.001, "batch_size": 4, "budget_tokens": 1500, "save_every": 0, "progress": False, "cpu": True,
         "replay_share": 0.0})  # public data have no general suite to rehearse
-    real["distill"]["methods"]["mind"] = {"meta_every": 2, "feedback_batch_size": 4}
+    real["distill"]["methods"]["mind"] = {"warmup_epochs": 0, "meta_accum": 2, "probe_every": 2,
+                                          "encoder": str(encoder)}
     real["evaluate"].update(max_new_tokens=12, n_boot=200)
     params_file = tmp_path / "params.yaml"
     params_file.write_text(yaml.safe_dump(raw))
@@ -59,9 +62,11 @@ def test_real_profile_end_to_end(tmp_path, monkeypatch):
 
     params = load_params(params_file, profile="real")
     summaries = run_grid(params, paths, progress=False)
-    assert [s["method"] for s in summaries] == ["std_cot", "ftcot_diverse", "mind"] and all(s["finished"] for s in summaries)
+    assert [s["method"] for s in summaries] == ["std_cot", "ftcot_diverse", "mcc_kd", "mind"]
+    assert all(s["finished"] for s in summaries)
+    assert list((paths.models / "distilled" / "_metanet_cache").glob("folder-*.pt"))  # the encoder's vectors, cached
     summary = evaluate_runs(params, paths, progress=False)
-    for method in ("mind", "std_cot", "ftcot_diverse"):
+    for method in ("mind", "std_cot", "ftcot_diverse", "mcc_kd"):
         assert set(summary["methods"][method]["benchmarks"]) == {"gsm8k", "svamp", "asdiv", "multiarith"}
     preds = load_predictions(prediction_path(paths.predictions, "mind", 0, "gsm8k"))
     assert len(preds) == 6 and all(set(p) >= {"id", "output", "pred_answer", "gold", "correct"} for p in preds)

@@ -94,7 +94,7 @@ def test_figures_build_from_fixture_metrics():
                 report.forgetting_scatter(SUMMARY)):
         assert fig.axes
     logs = pd.DataFrame([{"method": "mind", "seed": 0, "step": s, "target_tokens": 100 * s, "loss": 1 / s,
-                          "ta_weight/a": 0.5, "ta_weight/b": 0.5, "weight_entropy": 1.0, "beta_t": 0.7,
-                          "filtered_loss/a": 1.0, "filtered_loss/b": 2.0} for s in range(1, 5)])
-    assert report.training_curves_figure(logs).axes and report.ta_dynamics_figure(logs).axes
-    assert report.ta_dynamics_figure(logs.drop(columns=["ta_weight/a", "ta_weight/b"])) is None
+                          "alpha/a": 0.6, "alpha/b": 0.4, "selected_share": 0.8, "listnet_kl": 0.1 / s,
+                          "spearman_unseen": 0.5, "long_term_loss/a": 1.0, "long_term_loss/b": 2.0} for s in range(1, 5)])
+    assert report.training_curves_figure(logs).axes and report.metanet_dynamics_figure(logs).axes
+    assert report.metanet_dynamics_figure(logs.drop(columns=["alpha/a", "alpha/b"])) is None

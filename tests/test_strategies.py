@@ -27,7 +27,8 @@ L0, L1 = (math.log(4 / 3) + math.log(2)) / 2, math.log(4)
 
 def toy_batch(weight=(1.0, 1.0)) -> Batch:
     return Batch(input_ids=torch.zeros(2, 3, dtype=torch.long), labels=LABELS, question=torch.tensor([0, 1]),
-                 perspective=torch.tensor([0, 1]), weight=torch.tensor(weight))
+                 perspective=torch.tensor([0, 1]), weight=torch.tensor(weight), answer_pos=torch.tensor([-1, -1]),
+                 answer_len=torch.tensor([0, 0]))
 
 
 def test_per_sequence_loss_by_hand():
@@ -104,8 +105,9 @@ def test_items_tokenize_with_question_and_perspective_tables():
 
 
 def test_unknown_method_lists_the_allowed_names():
-    with pytest.raises(ValueError, match="unknown method 'mind2'; allowed: answer_only, dss, ftcot_diverse, mind, "
-                                         "mind_fixed_inertia, mind_heuristic_ta, mind_inverted, mind_no_inertia, std_cot"):
+    with pytest.raises(ValueError, match="unknown method 'mind2'; allowed: answer_only, dss, ftcot_diverse, mcc_kd, "
+                                         "mind, mind_instant, mind_inverted, mind_no_consistency, mind_no_fusion, "
+                                         "mind_no_synergy, std_cot"):
         get_strategy("mind2")
 
 

@@ -11,6 +11,7 @@ from mind_lib.strategies.answer_only import AnswerOnly
 from mind_lib.strategies.base import Strategy
 from mind_lib.strategies.dss import Dss
 from mind_lib.strategies.ftcot_diverse import FtcotDiverse
+from mind_lib.strategies.mcc_kd import MccKd
 from mind_lib.strategies.mind import Mind
 from mind_lib.strategies.std_cot import StdCot
 
@@ -18,10 +19,12 @@ _REGISTRY: dict[str, type[Strategy]] = {}
 # Named variants: a registered strategy with other default options (the ablations and controls).
 # Options given for the variant itself are applied on top of these defaults.
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
-    "mind_no_inertia": ("mind", {"inertia": "off"}),
-    "mind_fixed_inertia": ("mind", {"inertia": "fixed"}),
-    "mind_heuristic_ta": ("mind", {"ta_mode": "heuristic"}),
-    "mind_inverted": ("mind", {"ta_mode": "inverted"}),
+    # the paper's ablations and the inverted-target control (docs/method.md §2.7)
+    "mind_instant": ("mind", {"loss_ema": 0.0, "warmup_epochs": 0, "meta_accum": 1, "meta_lr": 1e-3}),
+    "mind_no_synergy": ("mind", {"synergy": False}),
+    "mind_no_fusion": ("mind", {"fusion": "uniform"}),
+    "mind_no_consistency": ("mind", {"consistency_weight": 0.0}),
+    "mind_inverted": ("mind", {"target": "inverted"}),
     **{f"std_cot_{teacher}": ("std_cot", {"golden_teacher": teacher})
        for teacher in ("equation", "narrative", "program", "backward", "expert")},
 }
@@ -35,7 +38,7 @@ def register_strategy(cls: type[Strategy]) -> type[Strategy]:
     return cls
 
 
-for _cls in (AnswerOnly, StdCot, FtcotDiverse, Dss, Mind):
+for _cls in (AnswerOnly, StdCot, FtcotDiverse, MccKd, Dss, Mind):
     register_strategy(_cls)
 
 

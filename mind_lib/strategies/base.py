@@ -51,6 +51,8 @@ class Item:
     perspective: int
     weight: float
     n_target: int  # supervised tokens (labels != -100): the unit of the training budget
+    answer_pos: int = -1  # index in input_ids of the answer value's first token; -1 = not located
+    answer_len: int = 0
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -64,6 +66,14 @@ class ItemSet:
     questions: list[str]
     perspectives: list[str]
     n_truncated: int = 0
+    texts: list[tuple[str, str]] | None = None  # (prompt, target) per item, for encoders that read text
+
+    def question_units(self) -> list[list[int]]:
+        """Item indices grouped by question, in order of first appearance: the units of whole-question batches."""
+        units: dict[int, list[int]] = {}
+        for i, it in enumerate(self.items):
+            units.setdefault(it.question, []).append(i)
+        return list(units.values())
 
     def __len__(self) -> int:
         return len(self.items)
@@ -81,19 +91,25 @@ class ItemSet:
                 "truncated": self.n_truncated}
 
 
-def build_item_set(tokenizer, text_items: Sequence[TextItem], max_len: int) -> ItemSet:
-    """Tokenize ``text_items``; question ids and perspectives get dense indices in order of appearance."""
+def build_item_set(tokenizer, text_items: Sequence[TextItem], max_len: int, answer_spans: bool = False) -> ItemSet:
+    """Tokenize ``text_items``; question ids and perspectives get dense indices in order of appearance.
+
+    ``answer_spans``: locate each target's answer value (for the answer-consistency losses, docs/method.md §2.4).
+    """
     if not text_items:
         raise ValueError("no training items: the question list is empty")
     questions: dict[str, int] = {}
     perspectives: dict[str, int] = {}
-    toks = tokenize_pairs(tokenizer, [t.prompt for t in text_items], [t.target for t in text_items], max_len)
+    toks = tokenize_pairs(tokenizer, [t.prompt for t in text_items], [t.target for t in text_items], max_len,
+                          answer_spans=answer_spans)
     items = []
     for t, tok in zip(text_items, toks):
         q = questions.setdefault(t.question_id, len(questions))
         p = perspectives.setdefault(t.perspective, len(perspectives))
-        items.append(Item(tuple(tok.input_ids), tuple(tok.labels), q, p, float(t.weight), tok.n_target))
-    return ItemSet(items, list(questions), list(perspectives), sum(t.truncated for t in toks))
+        pos, n = tok.answer or (-1, 0)
+        items.append(Item(tuple(tok.input_ids), tuple(tok.labels), q, p, float(t.weight), tok.n_target, pos, n))
+    return ItemSet(items, list(questions), list(perspectives), sum(t.truncated for t in toks),
+                   [(t.prompt, t.target) for t in text_items])
 
 
 @dataclass
@@ -103,6 +119,7 @@ class Batch:
     input_ids, labels: ``(B, T)`` long; labels are -100 on prompt and padding.
     question, perspective: ``(B,)`` long indices into the ``ItemSet`` tables.
     weight: ``(B,)`` float, the build-time weight of each sequence.
+    answer_pos, answer_len: ``(B,)`` long, where the answer value's tokens are (-1, 0: not located).
 
     There is no attention mask: padding is on the right and attention is causal, so no real
     token ever attends to a pad, and leaving the mask out lets attention use its fused causal path.
@@ -113,6 +130,8 @@ class Batch:
     question: torch.Tensor
     perspective: torch.Tensor
     weight: torch.Tensor
+    answer_pos: torch.Tensor
+    answer_len: torch.Tensor
 
     def to(self, device) -> "Batch":
         return Batch(**{k: v.to(device, non_blocking=True) for k, v in vars(self).items()})
@@ -129,6 +148,8 @@ def collate(items: Sequence[Item], pad_id: int) -> Batch:
         question=torch.tensor([it.question for it in items], dtype=torch.long),
         perspective=torch.tensor([it.perspective for it in items], dtype=torch.long),
         weight=torch.tensor([it.weight for it in items], dtype=torch.float32),
+        answer_pos=torch.tensor([it.answer_pos for it in items], dtype=torch.long),
+        answer_len=torch.tensor([it.answer_len for it in items], dtype=torch.long),
     )
 
 
@@ -155,6 +176,24 @@ def weighted_mean(per_sequence: torch.Tensor, weight: torch.Tensor) -> torch.Ten
     return (weight * per_sequence).mean()
 
 
+def question_rows(question: torch.Tensor) -> list[torch.Tensor]:
+    """Row indices of each question in a batch, questions in order of first appearance: ``(B,)`` -> list."""
+    order: dict[int, list[int]] = {}
+    for row, q in enumerate(question.tolist()):
+        order.setdefault(q, []).append(row)
+    return [torch.tensor(rows, dtype=torch.long, device=question.device) for rows in order.values()]
+
+
+def question_mean(per_question: Sequence[torch.Tensor], sizes: Sequence[int], n_sequences: int) -> torch.Tensor:
+    """Batch loss of the whole-question methods: ``(1/N) sum_q |K_q| L_q`` (docs/method.md §2.5).
+
+    ``per_question``: each question's loss ``L_q`` (scalar); ``sizes``: its number of sequences ``|K_q|`` in the
+    batch; ``n_sequences``: N. A question weighs as many sequences as it holds, so a per-question mean CE gives
+    exactly the plain mean over sequences.
+    """
+    return torch.stack([k * loss for k, loss in zip(sizes, per_question)]).sum() / n_sequences
+
+
 @dataclass
 class StepLoss:
     """``loss``: ``()`` the value to backpropagate; ``per_sequence``: ``(B,)`` detached, for logging."""
@@ -166,6 +205,14 @@ class StepLoss:
 def model_logits(model, batch: Batch) -> torch.Tensor:
     """``(B, T, V)`` logits of a causal LM for ``batch`` (no KV cache: nothing is generated)."""
     return model(input_ids=batch.input_ids, use_cache=False).logits
+
+
+class RunInfo(NamedTuple):
+    """What the trainer tells a strategy about the run it is set up for."""
+
+    seed: int
+    planned_steps: int
+    planned_epochs: float  # passes over the training items the budget buys
 
 
 class NoOptions(Section):
@@ -194,6 +241,8 @@ class Strategy(ABC):
     inference_task: ClassVar[str | None] = None  # task prefix of the prompt the trained student is asked with
     answers_directly: ClassVar[bool] = False  # evaluated without a rationale (a few decoded tokens per question)
     relative_cost: ClassVar[float] = 1.0  # wall time per trained token vs a plain run: the grid starts costly runs first
+    whole_questions: ClassVar[bool] = False  # batches hold every item of a question (docs/method.md §2.5)
+    needs_answer_span: ClassVar[bool] = False  # items locate their answer value (answer-consistency losses)
 
     def __init__(self, options: Section | dict[str, Any] | None = None):
         self.options = options if isinstance(options, Section) else validate_options(self.name, self.Options, options)
@@ -208,7 +257,11 @@ class Strategy(ABC):
 
     def build_items(self, examples: Sequence[Example], rows: Sequence[dict], tokenizer, max_len: int) -> ItemSet:
         """``text_items`` tokenized."""
-        return build_item_set(tokenizer, self.text_items(examples, rows), max_len)
+        return self.tokenize(tokenizer, self.text_items(examples, rows), max_len)
+
+    def tokenize(self, tokenizer, text_items: Sequence[TextItem], max_len: int) -> ItemSet:
+        """``text_items`` -> ``ItemSet``, with answer spans when this method needs them."""
+        return build_item_set(tokenizer, text_items, max_len, answer_spans=self.needs_answer_span)
 
     def loss(self, logits: torch.Tensor, batch: Batch) -> StepLoss:
         """``(B, T, V)`` logits -> batch mean of ``weight * per_sequence_loss``."""
@@ -223,8 +276,11 @@ class Strategy(ABC):
         """Items of the held-out feedback/eval set (default: built like the training items)."""
         return self.text_items(examples, rows)
 
-    def setup(self, model, accelerator, train_set: ItemSet, feedback: ItemSet | None) -> None:
+    def setup(self, model, accelerator, train_set: ItemSet, feedback: ItemSet | None, run: RunInfo) -> None:
         """Called once before training with the prepared model; stateless strategies need nothing."""
+
+    def use_cache(self, folder) -> None:
+        """Where to cache what the strategy computes once per data and base student (default: nothing to cache)."""
 
     def log_row(self) -> dict[str, Any]:
         """Extra fields for the training log (e.g. MIND's TA weights); read and reset at each log row."""

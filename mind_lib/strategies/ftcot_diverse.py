@@ -24,6 +24,7 @@ class FtcotDiverse(Strategy):
 
     name = "ftcot_diverse"
     Options = FtcotDiverseOptions
+    whole_questions = True  # the one batching rule of every multi-rationale method (docs/method.md §2.5)
 
     def text_items(self, examples: Sequence[Example], rows: Sequence[dict]) -> list[TextItem]:
         return self.items_kept(examples, rows, self.options.keep)

@@ -1,301 +1,317 @@
-"""MIND: per-rationale weights from a Teaching Assistant fed by the student's inertia-filtered losses.
+"""MIND as its authors published it (docs/method.md §2): a MetaNet scores each question's trajectories,
+the student trains on the selected ones with softmax weights plus answer consistency between them.
 
-docs/method.md §2 is the specification. The items are those of ``ftcot_diverse`` (every kept
-rationale of every teacher); what changes is each item's weight in the loss:
+Per question q of a batch (batches hold whole questions):
 
-    loss = mean_b  sg(|K_q| * w[q_b, p_b]) * l_b
+    z = MetaNet(e_x, e_1..e_K)                     scores; trained by ListNet-KL toward -L_real / tau
+    s = exp((z - max z) / tau)                     positive, best = 1
+    I_dyn = {k : s_k >= beta * max s},  alpha = softmax over I_dyn of s / tau_student
+    L_q = sum_k alpha_k CE_k + lambda * sum_{i<j} alpha_i alpha_j JSD(P_i || P_j)
 
-where ``l_b`` is sequence b's mean token NLL, ``q_b``/``p_b`` its question and perspective, and
-``w[q, :]`` the TA's weights over question q's available perspectives ``K_q`` (summing to 1). The
-factor ``|K_q|`` makes uniform weights exactly ``ftcot_diverse``, so the comparison isolates the
-weighting. Batches hold single rationales (length-grouped), not whole questions; the TA still
-weighs each question's *full* set, using the inertia filter's memory for the perspectives not in
-the batch; in expectation over the data order this is the question-level objective.
-
-Ablations (options): ``inertia: off | fixed | calibrated`` and ``ta_mode: meta | heuristic |
-inverted`` (the inverted control favours high-loss rationales).
+and the batch loss is ``(1/N) sum_q |K_q| L_q`` (one rule for every multi-rationale method, §2.5).
+The ablations are this strategy with other options (``mind_lib.strategies.VARIANTS``).
 """
 from __future__ import annotations
 
 import math
-import re
 from typing import Any, Literal, Sequence
 
 import numpy as np
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from mind_lib.inertia import InertiaFilter
+from mind_lib.inertia import LongTermLoss, warm_up
+from mind_lib.metanet import (FeatureCache, MetaNet, answer_log_probs, items_digest, jsd, listnet_kl, masked_softmax,
+                              model_digest, pair_terms, positive_scores, select_and_fuse, spearman, student_features)
 from mind_lib.rationales import Keep
-from mind_lib.strategies.base import ItemSet, StepLoss, TextItem, collate, model_logits, per_sequence_loss
+from mind_lib.strategies.base import (ItemSet, RunInfo, StepLoss, TextItem, collate, model_logits, per_sequence_loss,
+                                      question_mean, question_rows)
 from mind_lib.strategies.ftcot_diverse import FtcotDiverse, FtcotDiverseOptions
-from mind_lib.ta import TANetwork, build_features, heuristic_weights, masked_weights, weighted_loss
 from mind_lib.tasks.base import Example
 
 
-_LAYER = re.compile(r"\.layers\.(\d+)\.")  # a transformer block's parameter names
-
-
 class MindOptions(FtcotDiverseOptions):
-    """Options of ``mind`` (and its ablations, which are the same strategy with other options)."""
+    """Options of ``mind`` (and of its ablations and control, the same strategy with other options)."""
 
-    ta_mode: Literal["meta", "heuristic", "inverted"] = "meta"
-    """meta: the TA network learns from a look-ahead step on the feedback set; heuristic: weights =
-    softmax(-relative filtered loss / tau), no learning; inverted: the opposite (a sanity control)."""
-    inertia: Literal["calibrated", "fixed", "off"] = "calibrated"
-    """calibrated: beta_t follows the feedback-loss trend; fixed: beta_t = ``beta``; off: raw losses."""
-    beta: float = Field(0.9, ge=0.0, lt=1.0)
-    """Inertia when ``inertia: fixed``."""
-    beta_min: float = Field(0.5, ge=0.0, lt=1.0)
-    """Lowest calibrated inertia (feedback loss falling fast)."""
-    beta_max: float = Field(0.98, ge=0.0, lt=1.0)
-    """Highest calibrated inertia (feedback loss rising)."""
-    beta_fast: float = Field(0.3, ge=0.0, lt=1.0)
-    """Inertia of the fast filter; learning progress = slow - fast."""
-    sensitivity: float = Field(20.0, gt=0.0, le=1e4)
-    """How strongly the relative feedback-loss trend moves beta_t (slope of the sigmoid)."""
-    trend_window: int = Field(3, ge=1, le=1000)
-    """Feedback measurements between which the trend is taken."""
+    beta: float = Field(0.5, ge=0.0, le=1.0)
+    """Selection threshold: keep trajectories with s_k >= beta * max s (0 keeps all, 1 only the best)."""
     tau: float = Field(1.0, gt=0.0, le=1e4)
-    """Softmax temperature of the weights (large: uniform; small: arg-max)."""
-    epsilon: float = Field(0.1, ge=0.0, le=1.0)
-    """Uniform floor: every available rationale keeps at least epsilon / |K_q| of the weight."""
-    meta_every: int = Field(20, ge=1, le=100_000)
-    """Training forward passes between feedback measurements (and TA updates in meta mode). With the
-    default profile's batches of 4, 20 passes (80 rationales) per measurement keep MIND's wall time per
-    token near ftcot_diverse's (benchmarks/mind_overhead.py)."""
-    meta_lr: float = Field(0.1, gt=0.0, le=100.0)
-    """Step size of the virtual SGD step of the look-ahead (the TA's optimizer is Adam, so only its
-    direction and relative size matter)."""
-    ta_lr: float = Field(1e-2, gt=0.0, le=1.0)
-    """Adam learning rate of the TA network."""
-    ta_hidden: int = Field(32, ge=1, le=4096)
-    """Hidden units of the TA's MLP."""
-    meta_params: Literal["last_block", "all"] = "last_block"
-    """Student parameters the look-ahead step moves: the last transformer block and final norm (plus an
-    untied head, or the LoRA weights of a LoRA student), or all of them (exact but costly)."""
-    feedback_batch_size: int = Field(16, ge=1, le=65536)
-    """Feedback sequences per measurement."""
+    """ListNet temperature of both distributions in the MetaNet's loss, and of the positive scores s."""
+    tau_student: float = Field(0.5, gt=0.0, le=1e4)
+    """Temperature of the fusion weights alpha = softmax(s / tau_student) over the selected trajectories."""
+    consistency_weight: float = Field(0.1, ge=0.0, le=100.0)
+    """lambda: weight of the pairwise answer-consistency (JSD) term."""
+    fusion: Literal["metanet", "uniform"] = "metanet"
+    """metanet: select and weight by the scores; uniform: every kept trajectory, equal alpha (no fusion)."""
+    target: Literal["capability", "inverted"] = "capability"
+    """capability: the MetaNet ranks low-loss trajectories first; inverted: high-loss first (the control)."""
+    loss_ema: float = Field(0.5, ge=0.0, lt=1.0)
+    """gamma of the long-term loss L_real (bias-corrected EMA over a pair's visits); 0 = the latest loss."""
+    warmup_epochs: int = Field(3, ge=0, le=1000)
+    """MetaNet passes over the training questions, alone, on the starting student's losses."""
+    warmup_lr: float = Field(1e-3, gt=0.0, le=1.0)
+    """Adam learning rate of the warm-up."""
+    meta_lr: float = Field(2e-4, gt=0.0, le=1.0)
+    """Adam learning rate of the MetaNet in the joint stage (smaller than warmup_lr: the inertia)."""
+    meta_accum: int = Field(8, ge=1, le=100_000)
+    """Training batches whose ListNet-KL gradients the MetaNet accumulates per step (the inertia window)."""
+    meta_batch_size: int = Field(32, ge=1, le=65536)
+    """Questions per warm-up step."""
+    metanet_dim: int = Field(64, ge=4, le=8192)
+    """Width of the MetaNet's aligned features."""
+    attn_heads: int = Field(4, ge=1, le=64)
+    """Heads of the synergy layer (self-attention across a question's trajectories)."""
+    score_heads: int = Field(3, ge=1, le=64)
+    """MLP scoring heads averaged into z."""
+    synergy: bool = True
+    """false: no self-attention layer (the no-synergy ablation)."""
+    encoder: str = "student"
+    """student: the base student's mean-pooled last-layer states; else a local AutoModel folder (e.g. BERT)."""
+    probe_every: int = Field(50, ge=0, le=1_000_000)
+    """Training batches between Spearman probes on held-out feedback questions; 0 = never."""
+    probe_questions: int = Field(32, ge=1, le=100_000)
+    """Feedback questions in the probe (the first ones with at least three trajectories)."""
     feedback_keep: Keep = "correct"
-    """Which feedback rationales define the TA's target: all, or only those reaching gold."""
-
-    @model_validator(mode="after")
-    def _check_betas(self):
-        if self.beta_min > self.beta_max:
-            raise ValueError(f"beta_min ({self.beta_min}) must not exceed beta_max ({self.beta_max})")
-        return self
-
-
-def meta_parameter_names(model: torch.nn.Module, which: str) -> list[str]:
-    """Names of the student parameters the look-ahead step moves (see ``MindOptions.meta_params``).
-
-    A tied input/output embedding is left out of ``last_block``: moving it would pull the gradient
-    through every layer and make the look-ahead as costly as a full step.
-    """
-    names = [n for n, p in model.named_parameters() if p.requires_grad]
-    if which == "all":
-        return names
-    lora = [n for n in names if "lora_" in n]
-    if lora:
-        return lora
-    layer_ids = [int(m.group(1)) for n in names if (m := _LAYER.search(n))]
-    if not layer_ids:
-        raise ValueError("meta_params=last_block: no '.layers.<i>.' parameters found; use meta_params: all")
-    last = max(layer_ids)
-    tied = {n for n in names if "embed" in n}
-    return [n for n in names if (f".layers.{last}." in n) or
-            (not _LAYER.search(n) and n not in tied and ("norm" in n or "lm_head" in n))]
+    """Which feedback rationales the probe reads."""
 
 
 class Mind(FtcotDiverse):
-    """MIND's weighting on top of the diverse items; the TA and the inertia filter are its state."""
+    """MIND; the MetaNet, its optimizer and the long-term losses are its state."""
 
     name = "mind"
     Options = MindOptions
-    relative_cost = 1.5  # the look-ahead meta-step (benchmarks/mind_overhead.py measures it)
+    relative_cost = 1.3  # the MetaNet and the probe (benchmarks/mind_overhead.py measures it)
+    whole_questions = True
+    needs_answer_span = True
+    feature_cache = FeatureCache(None)  # distill() points it beside the stage's outputs
+
+    def use_cache(self, folder) -> None:
+        self.feature_cache = FeatureCache(folder)
 
     def feedback_items(self, examples: Sequence[Example], rows: Sequence[dict]) -> list[TextItem]:
         return self.items_kept(examples, rows, self.options.feedback_keep)
 
     # -- set-up ---------------------------------------------------------------------------------
 
-    def setup(self, model, accelerator, train_set: ItemSet, feedback: ItemSet | None) -> None:
+    def setup(self, model, accelerator, train_set: ItemSet, feedback: ItemSet | None, run: RunInfo) -> None:
         o = self.options
-        if o.ta_mode == "meta" and feedback is None:
-            raise ValueError("mind with ta_mode=meta needs feedback items (the eval split); none were given")
-        self.accelerator, self.model, self.feedback = accelerator, model, feedback
+        if o.warmup_epochs > run.planned_epochs:
+            raise ValueError(f"strategy {self.name!r}: option 'warmup_epochs' ({o.warmup_epochs}) is longer than the "
+                             f"run's budget ({run.planned_epochs:.2f} epochs of the training questions)")
+        self.accelerator, self.model = accelerator, model
+        self.device = accelerator.device
         self.perspectives = list(train_set.perspectives)
-        n_q, n_p = len(train_set.questions), len(self.perspectives)
-        avail = torch.zeros(n_q, n_p, dtype=torch.bool)
-        log_len = torch.zeros(n_q, n_p)
-        for it in train_set.items:
-            avail[it.question, it.perspective] = True
-            log_len[it.question, it.perspective] = math.log(max(1, it.n_target))
-        self.avail, self.log_len = avail, log_len
-        self.filter = InertiaFilter(n_q, n_p, mode=o.inertia, beta=o.beta, beta_min=o.beta_min,
-                                    beta_max=o.beta_max, beta_fast=o.beta_fast, trend_window=o.trend_window,
-                                    sensitivity=o.sensitivity)
-        with torch.random.fork_rng(devices=[]):  # the TA's init must not shift the student's RNG stream
-            torch.manual_seed(0)
-            self.ta = TANetwork(n_p, hidden=o.ta_hidden)
-        self.ta_optimizer = torch.optim.Adam(self.ta.parameters(), lr=o.ta_lr)
-        self.calls = 0
-        self.meta_names = meta_parameter_names(accelerator.unwrap_model(model), o.meta_params) \
-            if o.ta_mode == "meta" else []
+        self.pad_id = accelerator.unwrap_model(model).config.pad_token_id or 0
+        train = self._tables(train_set)
+        self.mask = train["mask"]
+        self.e_q, self.e_k = train["question"].to(self.device), train["trajectory"].to(self.device)
+        with torch.random.fork_rng(devices=[]):  # the MetaNet's init must not shift the student's RNG stream
+            torch.manual_seed(run.seed)
+            self.metanet = MetaNet(self.e_q.shape[1], o.metanet_dim, o.attn_heads, o.score_heads,
+                                   o.synergy).to(self.device)
+        self.long_term = LongTermLoss(*self.mask.shape, gamma=o.loss_ema)
+        q_idx, p_idx = torch.nonzero(self.mask, as_tuple=True)
+        start_loss = train["loss"]
+        if o.warmup_epochs:
+            self.long_term.update(q_idx, p_idx, start_loss[q_idx, p_idx])  # visit 0: the student as it starts
+            self.warmup_history = warm_up(self.metanet, self.e_q, self.e_k, self.mask.to(self.device),
+                                          start_loss.to(self.device), epochs=o.warmup_epochs,
+                                          batch_size=o.meta_batch_size, lr=o.warmup_lr, tau=o.tau, seed=run.seed,
+                                          invert=o.target == "inverted")
+        else:
+            self.warmup_history = []
+        self.meta_optimizer = torch.optim.Adam(self.metanet.parameters(), lr=o.meta_lr)
+        self.metanet.zero_grad(set_to_none=True)
+        self.calls, self.last_spearman = 0, float("nan")
+        self.probe = self._probe_set(feedback) if feedback is not None and o.probe_every else None
         self._reset_stats()
+
+    def _tables(self, items: ItemSet) -> dict[str, torch.Tensor]:
+        """Per (question, perspective): mask, encoder vectors and the starting student's loss (cached)."""
+        o = self.options
+        student = self.accelerator.unwrap_model(self.model)
+        key = f"{items_digest(items.items)}-{model_digest(student)}"
+        feats = self.feature_cache.get(f"student-{key}", lambda: student_features(
+            student, items.items, self.pad_id, self.device))
+        if o.encoder != "student":
+            from mind_lib.io import folder_digest
+            from mind_lib.metanet import folder_features
+
+            if items.texts is None:
+                raise ValueError("an encoder folder reads text, but these items carry none")
+            folder = self.feature_cache.get(f"folder-{items_digest(items.items)}-{folder_digest(o.encoder)}",
+                                            lambda: folder_features(o.encoder, items.texts, self.device))
+            feats = {**feats, "question": folder["question"], "trajectory": folder["trajectory"]}
+        n_q, n_p = len(items.questions), len(items.perspectives)
+        mask = torch.zeros(n_q, n_p, dtype=torch.bool)
+        question = torch.zeros(n_q, feats["question"].shape[1])
+        trajectory = torch.zeros(n_q, n_p, feats["trajectory"].shape[1])
+        loss = torch.zeros(n_q, n_p)
+        for i, it in enumerate(items.items):
+            if mask[it.question, it.perspective]:
+                raise ValueError(f"question {items.questions[it.question]!r} has two trajectories of perspective "
+                                 f"{items.perspectives[it.perspective]!r}; MIND scores one per perspective")
+            mask[it.question, it.perspective] = True
+            question[it.question] = feats["question"][i]
+            trajectory[it.question, it.perspective] = feats["trajectory"][i]
+            loss[it.question, it.perspective] = feats["loss"][i]
+        return {"mask": mask, "question": question, "trajectory": trajectory, "loss": loss}
+
+    def _probe_set(self, feedback: ItemSet) -> dict[str, Any] | None:
+        """The first ``probe_questions`` feedback questions with >= 3 trajectories, in this run's perspective columns."""
+        col = {p: i for i, p in enumerate(self.perspectives)}
+        tables = self._tables(feedback)
+        rows = [q for q in range(len(feedback.questions)) if int(tables["mask"][q].sum()) >= 3]
+        rows = rows[:self.options.probe_questions]
+        if not rows:
+            return None
+        keep = {q: i for i, q in enumerate(rows)}
+        items = [it for it in feedback.items if it.question in keep and feedback.perspectives[it.perspective] in col]
+        n_p = len(self.perspectives)
+        mask = torch.zeros(len(rows), n_p, dtype=torch.bool)
+        e_k = torch.zeros(len(rows), n_p, self.e_k.shape[2])
+        where = []
+        for it in items:
+            r, c = keep[it.question], col[feedback.perspectives[it.perspective]]
+            mask[r, c] = True
+            e_k[r, c] = tables["trajectory"][it.question, it.perspective]
+            where.append((r, c))
+        return {"items": items, "where": where, "mask": mask, "e_q": tables["question"][rows].to(self.device),
+                "e_k": e_k.to(self.device)}
 
     def _reset_stats(self):
         n_p = len(self.perspectives)
-        self.stats = {"w_sum": torch.zeros(n_p), "w_n": torch.zeros(n_p), "entropy": 0.0, "rows": 0,
-                      "feedback": []}
+        self.stats = {"alpha": torch.zeros(n_p), "avail": torch.zeros(n_p), "selected": 0, "trajectories": 0,
+                      "kl": []}
 
     # -- the loss ---------------------------------------------------------------------------------
 
-    def _weights(self, q: torch.Tensor, p: torch.Tensor, per_seq: torch.Tensor, with_grad: bool) -> torch.Tensor:
-        """(B, P) weights over each sequence's question's perspectives (TA, heuristic or inverted)."""
-        o = self.options
-        mask = self.avail[q]
-        current = torch.zeros_like(mask, dtype=torch.float32)
-        current[torch.arange(len(q)), p] = per_seq.detach().float().cpu()
-        filtered, progress = self.filter.filtered(q, current)
-        if o.ta_mode != "meta":
-            return heuristic_weights(filtered, mask, o.tau, o.epsilon, invert=o.ta_mode == "inverted")
-        # "current loss" of the perspectives not in the batch: their filtered value (the TA's memory)
-        current = torch.where(torch.nn.functional.one_hot(p, mask.shape[1]).bool(), current, filtered)
-        feats = build_features(current, filtered, progress, self.log_len[q], mask)
-        with torch.set_grad_enabled(with_grad):
-            return masked_weights(self.ta(feats), mask, o.tau, o.epsilon)
-
-    def _sequence_matrix(self, p: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-        """(B,) values of each sequence's own perspective -> (B, P) with zeros elsewhere."""
-        out = torch.zeros(len(p), len(self.perspectives), dtype=values.dtype, device=values.device)
-        out[torch.arange(len(p), device=values.device), p.to(values.device)] = values
-        return out
-
     def forward_loss(self, model, batch) -> StepLoss:
-        per_seq = per_sequence_loss(model_logits(model, batch), batch.labels)
+        o = self.options
+        logits = model_logits(model, batch)
+        per_seq = per_sequence_loss(logits, batch.labels)
         q, p = batch.question.cpu(), batch.perspective.cpu()
         self._observe(q, p, per_seq.detach().float().cpu())
-        w = self._weights(q, p, per_seq, with_grad=False)
-        self._record(w, self.avail[q])
-        # |K_q| * w[q, p_b] for each sequence: uniform weights give weight 1 (= ftcot_diverse)
-        seq_w = w[torch.arange(len(q)), p] * self.avail[q].sum(1)
-        loss = weighted_loss(self._sequence_matrix(batch.perspective, per_seq),
-                             self._sequence_matrix(batch.perspective, seq_w.to(per_seq.device)))
+        groups = question_rows(batch.question)
+        qs = torch.stack([batch.question[rows[0]] for rows in groups]).cpu()
+        mask = self.mask[qs]
+        z = self.metanet(self.e_q[qs.to(self.device)], self.e_k[qs.to(self.device)], mask.to(self.device))
+        self._meta_update(z, self.long_term.value(qs).to(self.device), mask.to(self.device))
+        if o.fusion == "uniform":
+            selected, alpha = mask, masked_softmax(torch.zeros(mask.shape), mask)
+        else:
+            selected, alpha = select_and_fuse(positive_scores(z.detach().cpu(), mask, o.tau), mask, o.beta,
+                                              o.tau_student)
+        log_probs = answer_log_probs(logits, batch.answer_pos, batch.answer_len) if o.consistency_weight else None
+        losses = []
+        for g, rows in enumerate(groups):
+            cols = batch.perspective[rows].cpu()
+            a = alpha[g, cols].to(per_seq.device)
+            loss_q = (a * per_seq[rows]).sum()
+            if log_probs is not None:
+                chosen = [log_probs[r] if selected[g, c] else None for r, c in zip(rows.tolist(), cols.tolist())]
+                for i, j, d in pair_terms(chosen, jsd):
+                    loss_q = loss_q + o.consistency_weight * a[i] * a[j] * d
+            losses.append(loss_q)
+        self._record(alpha, selected, mask)
         self.calls += 1
-        if self.calls % self.options.meta_every == 0 and self.feedback is not None:
-            fb = self._meta_step(batch) if self.options.ta_mode == "meta" else self._feedback_loss()
-            self.stats["feedback"].append(fb)
-            self.filter.feedback(fb)
-        return StepLoss(loss, per_seq.detach())
+        if self.probe is not None and self.calls % o.probe_every == 0:
+            self.last_spearman = self._probe()
+        return StepLoss(question_mean(losses, [len(r) for r in groups], len(batch)), per_seq.detach())
 
     def _observe(self, q: torch.Tensor, p: torch.Tensor, per_seq: torch.Tensor) -> None:
-        """Feed the inertia filter with every process's losses, so all processes hold the same state."""
+        """Every process's losses update the long-term losses, so all processes hold the same ``L_real``."""
         acc = self.accelerator
         if acc.num_processes > 1:
-            # batches may differ in size between processes (an epoch's last ones): pad to the largest, gather,
-            # then keep each process's real rows (a plain gather of unequal sizes breaks the collective)
+            # batches may differ in size between processes: pad to the largest, gather, keep the real rows
             sizes = acc.gather(torch.tensor([len(q)], device=acc.device)).cpu().tolist()
             q, p, per_seq = (acc.gather(acc.pad_across_processes(x.to(acc.device), dim=0)).cpu()
                              for x in (q, p, per_seq))
             most = max(sizes)
             keep = torch.cat([torch.arange(r * most, r * most + n) for r, n in enumerate(sizes)])
             q, p, per_seq = q[keep], p[keep], per_seq[keep]
-        mask = torch.nn.functional.one_hot(p, len(self.perspectives)).bool()
-        self.filter.update(q, self._sequence_matrix(p, per_seq), mask)
+        self.long_term.update(q, p, per_seq)
 
-    def _feedback_batch(self):
-        """A feedback batch drawn by a stream that depends only on how many were drawn (exact resume)."""
-        rng = np.random.default_rng([self.calls, len(self.feedback)])
-        size = min(self.options.feedback_batch_size, len(self.feedback))
-        idx = rng.choice(len(self.feedback), size=size, replace=False)
-        pad_id = self.accelerator.unwrap_model(self.model).config.pad_token_id or 0
-        return collate([self.feedback.items[i] for i in idx], pad_id).to(self.accelerator.device)
+    def _meta_update(self, z: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> None:
+        """Accumulate this batch's ListNet-KL gradient into the MetaNet; step every ``meta_accum`` batches."""
+        o = self.options
+        kl = listnet_kl(z, target, mask, o.tau, invert=o.target == "inverted")
+        rankable = (mask.sum(1) >= 2).sum().clamp(min=1)
+        loss = kl.sum() / rankable
+        (loss / o.meta_accum).backward()
+        self.stats["kl"].append(float(loss.detach()))
+        if (self.calls + 1) % o.meta_accum == 0:
+            acc = self.accelerator
+            for t in self.metanet.parameters():
+                if t.grad is None:
+                    t.grad = torch.zeros_like(t)
+                if acc.num_processes > 1:  # every process applies the same averaged update: identical MetaNets
+                    t.grad = acc.reduce(t.grad, "mean")
+            self.meta_optimizer.step()
+            self.metanet.zero_grad(set_to_none=True)
 
     @torch.no_grad()
-    def _feedback_loss(self) -> float:
-        fb = self._feedback_batch()
+    def _probe(self) -> float:
+        """Mean Spearman rho between the MetaNet's z and -CE of the current student on held-out questions."""
+        pr = self.probe
         was_training = self.model.training
         self.model.eval()
-        loss = per_sequence_loss(model_logits(self.model, fb), fb.labels).mean()
+        ce = torch.zeros(pr["mask"].shape)
+        for start in range(0, len(pr["items"]), 64):
+            chunk = pr["items"][start:start + 64]
+            b = collate(chunk, self.pad_id).to(self.device)
+            losses = per_sequence_loss(model_logits(self.model, b), b.labels).float().cpu()
+            for (r, c), loss in zip(pr["where"][start:start + 64], losses.tolist()):
+                ce[r, c] = loss
         self.model.train(was_training)
-        return float(self.accelerator.reduce(loss, "mean"))
-
-    def _meta_step(self, batch) -> float:
-        """One look-ahead (Meta-Weight-Net) update of the TA; returns the feedback loss after the virtual step.
-
-        theta' = theta - meta_lr * grad_theta sum_b w_b(phi) l_b(theta)   (on the meta parameter subset)
-        phi   <- Adam step on grad_phi L_feedback(theta')
-        """
-        from torch.func import functional_call
-        from torch.nn.attention import SDPBackend, sdpa_kernel
-
-        # Fused attention kernels have no double backward; the plain math kernel does.
-        with sdpa_kernel(SDPBackend.MATH):
-            return self._look_ahead(batch, functional_call)
-
-    def _look_ahead(self, batch, functional_call) -> float:
-        student = self.accelerator.unwrap_model(self.model)
-        params = dict(student.named_parameters())
-        fixed = {n: t.detach() for n, t in params.items() if n not in self.meta_names}
-        moving = {n: params[n].detach().requires_grad_(True) for n in self.meta_names}
-        logits = functional_call(student, {**fixed, **moving}, args=(), kwargs={"input_ids": batch.input_ids,
-                                                                                 "use_cache": False}).logits
-        per_seq = per_sequence_loss(logits, batch.labels)
-        q, p = batch.question.cpu(), batch.perspective.cpu()
-        w = self._weights(q, p, per_seq, with_grad=True)
-        seq_w = (w[torch.arange(len(q)), p] * self.avail[q].sum(1)).to(per_seq.device)
-        inner = (seq_w * per_seq).mean()
-        grads = torch.autograd.grad(inner, list(moving.values()), create_graph=True)
-        stepped = {n: t - self.options.meta_lr * g for (n, t), g in zip(moving.items(), grads)}
-        fb = self._feedback_batch()
-        fb_logits = functional_call(student, {**fixed, **stepped}, args=(),
-                                    kwargs={"input_ids": fb.input_ids, "use_cache": False}).logits
-        fb_loss = per_sequence_loss(fb_logits, fb.labels).mean()
-        ta_params = list(self.ta.parameters())
-        ta_grads = torch.autograd.grad(fb_loss, ta_params)
-        self.ta_optimizer.zero_grad(set_to_none=True)
-        for t, g in zip(ta_params, ta_grads):
-            # every process applies the same averaged TA update, so the TAs stay identical
-            t.grad = self.accelerator.reduce(g.to(self.accelerator.device), "mean").to(t.device) \
-                if self.accelerator.num_processes > 1 else g
-        self.ta_optimizer.step()
-        return float(self.accelerator.reduce(fb_loss.detach(), "mean"))
+        z = self.metanet(pr["e_q"], pr["e_k"], pr["mask"].to(self.device)).cpu()
+        rho = spearman(z, -ce, pr["mask"])
+        return float(torch.nanmean(rho))
 
     # -- logging and state --------------------------------------------------------------------------
 
-    def _record(self, w: torch.Tensor, mask: torch.Tensor) -> None:
+    def _record(self, alpha: torch.Tensor, selected: torch.Tensor, mask: torch.Tensor) -> None:
         s = self.stats
-        s["w_sum"] += (w * mask).sum(0)
-        s["w_n"] += mask.sum(0)
-        n = mask.sum(1).clamp(min=1).float()
-        ent = -(w.clamp(min=1e-12).log() * w * mask).sum(1)
-        norm = torch.where(n > 1, n.log(), torch.ones_like(n))
-        s["entropy"] += float((torch.where(n > 1, ent / norm, torch.ones_like(ent))).sum())
-        s["rows"] += len(w)
+        s["alpha"] += (alpha * mask).sum(0)
+        s["avail"] += mask.sum(0)
+        s["selected"] += int(selected.sum())
+        s["trajectories"] += int(mask.sum())
 
     def log_row(self) -> dict[str, Any]:
-        """Mean TA weight per perspective, normalised weight entropy (1 = uniform), beta_t, filtered losses."""
+        """Mean alpha per perspective, share selected, ListNet-KL, held-out Spearman, long-term loss per perspective."""
         s = self.stats
-        row: dict[str, Any] = {"beta_t": self.filter.beta_t,
-                               "weight_entropy": s["entropy"] / max(1, s["rows"])}
-        mean_w = s["w_sum"] / s["w_n"].clamp(min=1)
-        filtered = self.filter.perspective_losses()
+        row: dict[str, Any] = {"selected_share": s["selected"] / max(1, s["trajectories"])}
+        if s["kl"]:
+            row["listnet_kl"] = float(np.mean(s["kl"]))
+        if not math.isnan(self.last_spearman):
+            row["spearman_unseen"] = self.last_spearman
+        acc = self.accelerator
+        if acc.num_processes > 1:  # every process must hold the same MetaNet: 0 when they do
+            check = torch.stack([t.detach().double().sum() for t in self.metanet.parameters()]).sum()
+            every = acc.gather(check.reshape(1).to(acc.device))
+            row["metanet_spread"] = float(every.max() - every.min())
+        mean_alpha = s["alpha"] / s["avail"].clamp(min=1)
+        long_term = self.long_term.per_perspective()
         for i, name in enumerate(self.perspectives):
-            row[f"ta_weight/{name}"] = float(mean_w[i])
-            if not math.isnan(float(filtered[i])):
-                row[f"filtered_loss/{name}"] = float(filtered[i])
-        if s["feedback"]:
-            row["feedback_loss"] = float(np.mean(s["feedback"]))
+            if s["avail"][i] > 0:
+                row[f"alpha/{name}"] = float(mean_alpha[i])
+            if not math.isnan(float(long_term[i])):
+                row[f"long_term_loss/{name}"] = float(long_term[i])
         self._reset_stats()
         return row
 
     def state_dict(self) -> dict[str, Any]:
-        return {"ta": self.ta.state_dict(), "ta_optimizer": self.ta_optimizer.state_dict(),
-                "inertia": self.filter.state_dict(), "calls": self.calls}
+        # the MetaNet's accumulated gradients are state too: a checkpoint may fall mid-accumulation
+        grads = [None if t.grad is None else t.grad.detach().cpu().clone() for t in self.metanet.parameters()]
+        return {"metanet": self.metanet.state_dict(), "meta_optimizer": self.meta_optimizer.state_dict(),
+                "meta_grads": grads, "long_term": self.long_term.state_dict(), "calls": self.calls,
+                "last_spearman": self.last_spearman}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.ta.load_state_dict(state["ta"])
-        self.ta_optimizer.load_state_dict(state["ta_optimizer"])
-        self.filter.load_state_dict(state["inertia"])
+        self.metanet.load_state_dict(state["metanet"])
+        self.meta_optimizer.load_state_dict(state["meta_optimizer"])
+        for t, g in zip(self.metanet.parameters(), state["meta_grads"]):
+            t.grad = None if g is None else g.to(t.device)
+        self.long_term.load_state_dict(state["long_term"])
         self.calls = int(state["calls"])
+        self.last_spearman = float(state["last_spearman"])
