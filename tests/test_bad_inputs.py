@@ -3,6 +3,9 @@ name the file, line, key or path, and a failure leaves no half-written file behi
 import pytest
 
 from mind_lib.config import load_params
+from mind_lib.io import DataError, write_jsonl
+from mind_lib.rationales import load_rationales
+from tests.distill_data import make_examples, make_rows
 from tests.test_config import REPO_PARAMS, write_params
 
 
@@ -104,3 +107,23 @@ def test_reference_must_be_a_configured_run(tmp_path):
     # the evaluate stage alone (sections=...) is checked against distill.runs too
     with pytest.raises(ValueError, match="evaluate.reference"):
         load_params(path, profile="smoke", sections=("evaluate",))
+
+
+# ------------------------------------------------------------------------------------------------
+# rationale rows
+
+
+@pytest.mark.parametrize("text", ["", "  \n\t "])
+def test_empty_rationale_names_file_and_line(tmp_path, text):
+    rows = make_rows(make_examples(2))
+    rows[2]["rationale"] = text
+    path = write_jsonl(tmp_path / "train.jsonl", rows)
+    # a blank line before the row: the message gives the line in the file, not the row's index
+    lines = path.read_text().split("\n")
+    path.write_text("\n".join(lines[:1] + [""] + lines[1:]))
+    before = path.read_bytes()
+    with pytest.raises(DataError, match=rf"train\.jsonl:4: field 'rationale': empty text"):
+        load_rationales(path)
+    assert path.read_bytes() == before
+    # the raw collection log keeps such rows (a teacher that wrote nothing is recorded, not trained on)
+    assert len(load_rationales(path, allow_empty=True)) == len(rows)
