@@ -1,12 +1,20 @@
 """Nothing wrong passes silently: bad params, rationale rows, checkpoints and model folders are errors that
 name the file, line, key or path, and a failure leaves no half-written file behind and loses nothing."""
+import errno
+import json
+import logging
+import zipfile
+
 import pytest
+import torch
 
 from mind_lib.config import load_params
 from mind_lib.io import DataError, write_jsonl
 from mind_lib.rationales import load_rationales
-from tests.distill_data import make_examples, make_rows
+from mind_lib.trainer import CheckpointError, checkpoint_problem
+from tests.distill_data import fast_train, make_examples, make_rows
 from tests.test_config import REPO_PARAMS, write_params
+from tests.test_trainer import RESUME_PARAMS, assert_same_weights, run, straight, student_dir, train_rows  # noqa: F401
 
 
 @pytest.fixture(autouse=True)
@@ -127,3 +135,103 @@ def test_empty_rationale_names_file_and_line(tmp_path, text):
     assert path.read_bytes() == before
     # the raw collection log keeps such rows (a teacher that wrote nothing is recorded, not trained on)
     assert len(load_rationales(path, allow_empty=True)) == len(rows)
+
+
+# ------------------------------------------------------------------------------------------------
+# checkpoints
+
+
+CKPT = "training/checkpoints"
+
+
+def damage(state, how: str) -> None:
+    if how == "empty":
+        state.write_bytes(b"")
+    elif how == "truncated":
+        state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])
+    else:
+        state.write_bytes(b"not a checkpoint at all\n" * 10)
+
+
+@pytest.mark.parametrize("how", ["empty", "truncated", "garbage"])
+def test_damaged_latest_checkpoint_falls_back_to_the_previous_one(student_dir, tmp_path, straight, caplog, how):
+    ref, _ = straight
+    first = run(student_dir, tmp_path, params=RESUME_PARAMS.model_copy(update={"max_steps": 4}))
+    ckpt = tmp_path / CKPT
+    assert not first["finished"] and (ckpt / "latest").read_text() == "step-00000004"
+    assert sorted(p.name for p in ckpt.iterdir()) == ["latest", "step-00000002", "step-00000004"]
+    bad = ckpt / "step-00000004" / "state.pt"
+    damage(bad, how)
+    assert checkpoint_problem(bad.parent) is not None
+    with caplog.at_level(logging.WARNING, logger="mind_lib.trainer"):
+        resumed = run(student_dir, tmp_path, params=RESUME_PARAMS, resume=True)
+    warning = " ".join(r.getMessage() for r in caplog.records)
+    assert str(bad) in warning and "previous intact checkpoint" in warning and "step-00000002" in warning
+    # resumed from step 2: the same weights and log as a run never interrupted
+    assert resumed["finished"]
+    assert_same_weights(ref, tmp_path)
+    assert train_rows(tmp_path) == train_rows(ref)
+
+
+@pytest.mark.parametrize("how", ["empty", "truncated", "garbage", "gone"])
+def test_no_intact_checkpoint_is_an_error_naming_the_file(student_dir, tmp_path, how):
+    run(student_dir, tmp_path, params=RESUME_PARAMS.model_copy(update={"max_steps": 2}))
+    ckpt = tmp_path / CKPT
+    state = ckpt / "step-00000002" / "state.pt"
+    if how == "gone":
+        state.unlink()
+    else:
+        damage(state, how)
+    before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    with pytest.raises(CheckpointError, match="without --resume") as err:
+        run(student_dir, tmp_path, params=RESUME_PARAMS, resume=True)
+    assert str(state) in str(err.value)
+    # nothing of the stopped run was removed by the refusal
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == before
+
+
+def test_unreadable_checkpoint_inside_a_valid_archive_names_the_file(student_dir, tmp_path):
+    run(student_dir, tmp_path, params=RESUME_PARAMS.model_copy(update={"max_steps": 2}))
+    state = tmp_path / CKPT / "step-00000002" / "state.pt"
+    with zipfile.ZipFile(state, "w") as z:  # passes the cheap check, fails torch.load
+        z.writestr("archive/data.pkl", b"garbage")
+    with pytest.raises(CheckpointError, match=r"step-00000002/state\.pt: cannot be read .*without --resume"):
+        run(student_dir, tmp_path, params=RESUME_PARAMS, resume=True)
+
+
+@pytest.mark.parametrize("error", [OSError(errno.ENOSPC, "No space left on device"),
+                                   RuntimeError("[enforce fail at inline_container.cc:626] . unexpected pos 64")])
+def test_disk_full_while_saving_keeps_the_previous_checkpoint(student_dir, tmp_path, straight, monkeypatch, error):
+    ref, _ = straight
+    real_save, calls = torch.save, []
+
+    def full_disk(obj, path):
+        calls.append(path)
+        if len(calls) == 2:  # the second checkpoint: part of the file, then the disk is full
+            open(path, "wb").write(b"partial")
+            raise error
+        real_save(obj, path)
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(OSError, match=r"no space left on device while writing .*step-00000004\.tmp/state\.pt") as err:
+        run(student_dir, tmp_path, params=RESUME_PARAMS)
+    assert err.value.errno == errno.ENOSPC and "previous checkpoint" in str(err.value)
+    monkeypatch.setattr(torch, "save", real_save)
+    ckpt = tmp_path / CKPT
+    assert (ckpt / "latest").read_text() == "step-00000002"
+    assert sorted(p.name for p in ckpt.iterdir()) == ["latest", "step-00000002"]  # no temporary folder left
+    assert checkpoint_problem(ckpt / "step-00000002") is None
+    run(student_dir, tmp_path, params=RESUME_PARAMS, resume=True)
+    assert_same_weights(ref, tmp_path)  # nothing lost
+
+
+def test_finished_run_with_a_dangling_latest_pointer_is_finished(student_dir, tmp_path):
+    done = run(student_dir, tmp_path, params=fast_train(save_every=1))
+    assert done["finished"] and not (tmp_path / CKPT).exists()
+    # killed while removing the checkpoints at the end: the folder is gone, the pointer not yet
+    (tmp_path / CKPT).mkdir(parents=True)
+    (tmp_path / CKPT / "latest").write_text(f"step-{done['steps']:08d}")
+    log_before = (tmp_path / "training" / "log.jsonl").read_bytes()
+    again = run(student_dir, tmp_path, params=fast_train(save_every=1), resume=True)
+    assert again == json.loads(json.dumps(done))
+    assert (tmp_path / "training" / "log.jsonl").read_bytes() == log_before
