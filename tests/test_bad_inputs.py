@@ -11,6 +11,8 @@ import torch
 from mind_lib.config import load_params
 from mind_lib.io import DataError, write_jsonl
 from mind_lib.rationales import load_rationales
+from mind_lib.student import load_student
+from mind_lib.teachers.hf import HFTeacher
 from mind_lib.trainer import CheckpointError, checkpoint_problem
 from tests.distill_data import fast_train, make_examples, make_rows
 from tests.test_config import REPO_PARAMS, write_params
@@ -235,3 +237,31 @@ def test_finished_run_with_a_dangling_latest_pointer_is_finished(student_dir, tm
     again = run(student_dir, tmp_path, params=fast_train(save_every=1), resume=True)
     assert again == json.loads(json.dumps(done))
     assert (tmp_path / "training" / "log.jsonl").read_bytes() == log_before
+
+
+# ------------------------------------------------------------------------------------------------
+# model folders
+
+
+def test_empty_model_folder_names_the_folder_and_what_is_missing(tmp_path):
+    empty = tmp_path / "my_model"
+    empty.mkdir()
+    for load in (lambda: HFTeacher(empty, name="local"), lambda: load_student(empty)):
+        with pytest.raises(FileNotFoundError) as err:
+            load()
+        message = str(err.value)
+        assert f"{empty} holds no model/tokenizer" in message
+        assert "no config.json" in message and "no tokenizer files" in message and "no weights" in message
+        assert "sentencepiece" not in message
+    assert list(empty.iterdir()) == []
+
+
+def test_model_folder_with_only_a_config_names_the_tokenizer(tmp_path, student_dir):
+    partial = tmp_path / "weights_only"
+    partial.mkdir()
+    for f in student_dir.iterdir():
+        if not f.name.startswith(("tokenizer", "special_tokens")):
+            (partial / f.name).write_bytes(f.read_bytes())
+    with pytest.raises(FileNotFoundError, match=r"HF teacher 'weights_only': .*weights_only holds no model/tokenizer: "
+                                                r"no tokenizer files \(tokenizer\.json"):
+        HFTeacher(partial)
