@@ -284,8 +284,9 @@ KEEP_CHECKPOINTS = 2
 disk after it was renamed into place) still leaves a checkpoint to resume from."""
 
 
-class CheckpointError(RuntimeError):
-    """No intact checkpoint to resume from; the message names the file and what to do."""
+class CheckpointError(ValueError):
+    """No intact checkpoint to resume from; the message names the file and what to do (a ``ValueError``: bad
+    input, which the CLI reports in one line)."""
 
 
 def checkpoint_problem(folder: Path) -> str | None:
