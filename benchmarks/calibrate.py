@@ -53,16 +53,16 @@ def load_settings(path: str | Path) -> dict:
     """Validate every section with the library's own models; returns the validated objects."""
     # the model classes directly (not config.validate_section / load_params: the section registry
     # there may name sections of modules that are still being written)
-    from mind_lib.config import CollectParams, WorldParams
+    from mind_lib.config import CollectParams, WorldParams, read_yaml
     from mind_lib.distill import DistillParams
     from mind_lib.student import StudentParams
     from mind_lib.trainer import TrainParams
 
-    raw = yaml.safe_load(Path(path).read_text()) or {}
+    raw = read_yaml(path) or {}
     if "collect" not in raw:  # the library requires an explicit teacher list: use params.yaml's
         from mind_lib.io import find_repo_root
 
-        raw["collect"] = (yaml.safe_load((find_repo_root() / "params.yaml").read_text()) or {})["collect"]
+        raw["collect"] = (read_yaml(find_repo_root() / "params.yaml") or {})["collect"]
     return {
         "world": WorldParams.model_validate(raw.get("world") or {}),
         "collect": CollectParams.model_validate(raw["collect"]),

@@ -92,9 +92,9 @@ def cmd_pretrain(args) -> int:
         # a real student brings its own knowledge: the stage copies it to where every method starts from
         import shutil
 
-        source = _resolve(find_repo_root(), student.path)
-        if not (source / "config.json").exists():
-            raise FileNotFoundError(f"{source}: no HF model folder (config.json) for student.path")
+        from mind_lib.student import check_model_folder
+
+        source = check_model_folder(_resolve(find_repo_root(), student.path), "student.path: ")
         shutil.copytree(source, out, dirs_exist_ok=True)
         print(json.dumps({"copied": str(source), "to": str(out)}))
         return 0

@@ -78,7 +78,7 @@ def collect(examples: Sequence[Example], teachers: Sequence[Teacher], out_path: 
     if out_path.exists():
         if repair_truncated_tail(out_path):
             log.warning("%s: cut a half-written last line left by an interrupted run", out_path)
-        existing = load_rationales(out_path)
+        existing = load_rationales(out_path, allow_empty=True)  # what the teachers wrote, empty answers included
         keep, stale = _split_stale(existing, by_id, fingerprints)
         if stale:
             stale_path = out_path.with_name(out_path.stem + ".stale.jsonl")
@@ -163,8 +163,10 @@ def run_collection(params, paths, progress: bool = True) -> tuple[CollectResult,
     if not collected.exists():
         write_jsonl(collected, [])  # no teacher: an empty collection (the stage's output still exists)
     wanted = {e.id for e in examples}
-    rows = load_rationales(collected) + ([r for r in load_rationales(published) if r["question_id"] in wanted]
-                                         if published.exists() else [])
+    # collected.jsonl keeps what teachers wrote, empty answers too (keep: correct drops them, and with keep: all
+    # distillation refuses them naming the line of <split>.jsonl)
+    rows = load_rationales(collected, allow_empty=True) + (
+        [r for r in load_rationales(published) if r["question_id"] in wanted] if published.exists() else [])
     split_of = {e.id: e.split for e in examples}
     for split in cfg.splits:
         write_jsonl(paths.rationales / f"{split}.jsonl",

@@ -2,6 +2,10 @@
 
 - Each section is a pydantic model with ``extra='forbid'`` and a docstring per field (shown by
   ``mind params --explain``); range checks are ``Field`` bounds or validators.
+- Types are strict: ``n_train: yes`` or ``n_train: "5"`` is an error, not 1 or 5 (an int for a float
+  field is fine, and YAML lists fill tuple fields).
+- A key given twice in one mapping is an error naming the key and both lines (plain YAML keeps the
+  last silently); ``1e-3`` reads as a number, as in YAML 1.2 (PyYAML alone reads it as a string).
 - Any problem raises ``ValueError`` naming the file, the dotted key and what is allowed.
 - ``profile`` picks a named set of overrides from ``profiles:`` in the same file; the environment
   variable ``MIND_PROFILE`` wins over the file, so notebooks, tests and the CLI can switch to
@@ -11,8 +15,10 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -20,10 +26,30 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 ENV_PROFILE = "MIND_PROFILE"
 
 
-class Section(BaseModel):
-    """Base of every params section: unknown keys are errors, field docstrings are descriptions."""
+def _is_tuple_type(annotation: Any) -> bool:
+    """``tuple[...]`` or ``tuple[...] | None``."""
+    if get_origin(annotation) is tuple:
+        return True
+    return get_origin(annotation) in (Union, UnionType) and any(get_origin(a) is tuple for a in get_args(annotation))
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_default=True)
+
+class Section(BaseModel):
+    """Base of every params section: unknown keys are errors, field docstrings are descriptions, and types
+    are strict (no bool or string read as a number: ``n_train: yes`` would otherwise train on 1 question)."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_default=True, strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lists_to_tuples(cls, data: Any) -> Any:
+        # YAML and JSON have no tuples and strict mode accepts only a tuple for a tuple field: a list there
+        # (``betas: [0.9, 0.95]``) is what the file can say, so it becomes a tuple; its items stay strict.
+        if isinstance(data, dict):
+            lists = {name: tuple(data[name]) for name, f in cls.model_fields.items()
+                     if isinstance(data.get(name), list) and _is_tuple_type(f.annotation)}
+            if lists:
+                data = {**data, **lists}
+        return data
 
 
 # ----------------------------------------------------------------------------------------------
@@ -164,6 +190,12 @@ class TeacherSpec(Section):
         need = {"builtin": "style", "hf": "path", "openai": "model"}[self.backend]
         if getattr(self, need) is None:
             raise ValueError(f"teacher {self.name!r}: backend {self.backend!r} needs '{need}'")
+        # A builtin teacher reads no options, so any would be silently ignored; the hf and openai backends
+        # check theirs against their constructors when they are built (``registry.spec_kwargs``).
+        if self.backend == "builtin" and self.options:
+            raise ValueError(f"teacher {self.name!r}: unknown option(s) {sorted(self.options)} for backend "
+                             f"'builtin'; allowed options: none (its settings are the fields style, error_rate, "
+                             f"slip_share and perspective)")
         return self
 
 
@@ -190,6 +222,74 @@ class CollectParams(Section):
         if dup:
             raise ValueError(f"teacher names must be unique, repeated: {dup}")
         return self
+
+
+# ----------------------------------------------------------------------------------------------
+# reading YAML
+
+
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping names the same key twice (``line`` and ``first_line`` are 1-based)."""
+
+    def __init__(self, key: str, line: int, first_line: int):
+        super().__init__(f"line {line}: key {key!r} given twice (first at line {first_line})")
+        self.key, self.line, self.first_line = key, line, first_line
+
+
+# YAML 1.2 floats that PyYAML (YAML 1.1) reads as strings: an exponent without a dot or without a sign
+# (``1e-3``, ``1e3``, ``2.5e4``). Strict types would refuse those strings, so they are read as numbers.
+_FLOAT_12 = r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (plain YAML keeps the last one
+    silently, so an override written twice would win or lose unnoticed) and reads ``1e-3`` as a float."""
+
+    def construct_document(self, node):
+        _check_unique_keys(node, (), set())
+        return super().construct_document(node)
+
+
+UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(_FLOAT_12),
+                                      list("-+0123456789"))
+
+
+def _check_unique_keys(node, where: tuple, seen_nodes: set) -> None:
+    """Walk the composed document; ``where`` is the dotted path of ``node`` (for the message)."""
+    if id(node) in seen_nodes:  # anchors/aliases: each node once (also guards recursive anchors)
+        return
+    seen_nodes.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        first: dict[tuple, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # ``<<: *base``; overriding merged keys is allowed
+                continue
+            if isinstance(key_node, yaml.ScalarNode):
+                ident = (key_node.tag, key_node.value)
+                line = key_node.start_mark.line + 1
+                if ident in first:
+                    raise DuplicateKeyError(".".join(map(str, (*where, key_node.value))), line, first[ident])
+                first[ident] = line
+                _check_unique_keys(value_node, (*where, key_node.value), seen_nodes)
+            else:
+                _check_unique_keys(value_node, (*where, "?"), seen_nodes)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _check_unique_keys(item, (*where, i), seen_nodes)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Parse a params file with ``UniqueKeyLoader``; ``ValueError`` names the file (and line, key)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)
+    except DuplicateKeyError as e:
+        raise ValueError(f"{path}:{e.line}: key '{e.key}' given twice (first at line {e.first_line}); "
+                         f"remove one of them") from None
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path}: not valid YAML: {e}") from None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -309,10 +409,7 @@ def load_params(path: str | Path | None = None, profile: str | None = None,
     from mind_lib.io import find_repo_root
 
     path = Path(path) if path else find_repo_root() / "params.yaml"
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise ValueError(f"{path}: not valid YAML: {e}") from None
+    raw = read_yaml(path) or {}
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: expected a mapping of sections at the top level")
     chosen, merged = resolve_raw(raw, profile, source=str(path))
@@ -321,7 +418,21 @@ def load_params(path: str | Path | None = None, profile: str | None = None,
         raise ValueError(f"{path}: unknown section(s) {sorted(unknown)}; allowed: profile, profiles, "
                          f"{', '.join(SECTIONS)}")
     wanted = SECTIONS if sections is None else sections
-    return Params(chosen, {name: validate_section(name, merged.get(name), source=str(path)) for name in wanted})
+    validated = {name: validate_section(name, merged.get(name), source=str(path)) for name in wanted}
+    _check_across_sections(validated, merged, str(path))
+    return Params(chosen, validated)
+
+
+def _check_across_sections(validated: dict[str, Section], merged: dict, source: str) -> None:
+    """Checks that need two sections, on the params after the profile's overrides."""
+    if "evaluate" in validated:
+        # the paired tests compare every method with the reference: a reference that is not trained would
+        # only fail at the end of the evaluate stage, after every student was decoded
+        distill = validated.get("distill") or validate_section("distill", merged.get("distill"), source)
+        reference = validated["evaluate"].reference
+        if reference not in distill.runs:
+            raise ValueError(f"{source}: evaluate.reference: {reference!r} is not one of the configured runs "
+                             f"(distill.runs): {', '.join(distill.runs)}")
 
 
 def explain(section: str) -> str:

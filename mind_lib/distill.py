@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Annotated, Any, Sequence
 
 from pydantic import Field, model_validator
 
@@ -38,7 +38,7 @@ class DistillParams(Section):
 
     runs: list[str] = Field(default_factory=lambda: list(DEFAULT_RUNS), min_length=1)
     """Methods the distill stage trains (each once per seed), e.g. baselines, controls and MIND ablations."""
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0], min_length=1)
     """Run seeds (data order, init of strategy state); every method runs with every seed."""
     workers: int = Field(2, ge=1, le=64)
     """Trainings at a time, each with ``train.num_threads`` threads (tiny students: 1 thread each,

@@ -25,8 +25,10 @@ class DataError(ValueError):
         self.path, self.line, self.field, self.problem = str(path), line, field, problem
 
 
-def check_fields(row: Any, required: Mapping[str, type | tuple[type, ...]], path, line: int | None) -> dict:
-    """Check that ``row`` is an object holding every ``required`` field with an allowed type."""
+def check_fields(row: Any, required: Mapping[str, type | tuple[type, ...]], path, line: int | None,
+                 nonblank: Iterable[str] = ()) -> dict:
+    """Check that ``row`` is an object holding every ``required`` field with an allowed type, and that the
+    ``nonblank`` fields (strings) hold more than whitespace."""
     if not isinstance(row, dict):
         raise DataError(path, line, None, f"expected a JSON object, got {type(row).__name__}")
     for name, types in required.items():
@@ -37,12 +39,16 @@ def check_fields(row: Any, required: Mapping[str, type | tuple[type, ...]], path
             raise DataError(path, line, name,
                             f"expected {' or '.join(t.__name__ for t in allowed)}, got {type(row[name]).__name__} "
                             f"({row[name]!r:.60})")
+    for name in nonblank:
+        if not str(row.get(name, "")).strip():
+            raise DataError(path, line, name, f"empty text ({row.get(name)!r})")
     return row
 
 
 def read_jsonl(path: str | os.PathLike, required: Mapping[str, type | tuple[type, ...]] | None = None,
-               tolerate_truncated_tail: bool = False) -> list[dict]:
-    """Read a JSONL file; every row must be an object with the ``required`` fields.
+               tolerate_truncated_tail: bool = False, nonblank: Iterable[str] = ()) -> list[dict]:
+    """Read a JSONL file; every row must be an object with the ``required`` fields, the ``nonblank``
+    ones holding more than whitespace.
 
     ``tolerate_truncated_tail``: a last line without a newline that does not parse is the
     trace of a crash mid-write; it is dropped instead of raising (used when resuming).
@@ -63,8 +69,8 @@ def read_jsonl(path: str | os.PathLike, required: Mapping[str, type | tuple[type
             if tolerate_truncated_tail and is_tail:
                 break
             raise DataError(path, i, None, f"not valid JSON ({e.msg} at column {e.colno})") from None
-        if required:
-            check_fields(row, required, path, i)
+        if required or nonblank:
+            check_fields(row, required or {}, path, i, nonblank)
         rows.append(row)
     return rows
 

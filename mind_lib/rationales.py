@@ -35,9 +35,14 @@ def row_key(row: dict) -> tuple[str, str, str, int]:
     return row["question_id"], row["teacher"], row["perspective"], row["sample"]
 
 
-def load_rationales(path: str | Path) -> list[dict]:
-    """Read a rationale file, checking every row's fields and that no row is duplicated."""
-    rows = read_jsonl(path, required=RATIONALE_FIELDS)
+def load_rationales(path: str | Path, allow_empty: bool = False) -> list[dict]:
+    """Read a rationale file, checking every row's fields and that no row is duplicated.
+
+    An empty or whitespace-only rationale is a ``DataError`` naming the file and line: trained on, it
+    would teach the student to answer without reasoning. ``allow_empty``: keep such rows (the raw
+    collection log, where a teacher that wrote nothing is a fact to record, not an input to train on).
+    """
+    rows = read_jsonl(path, required=RATIONALE_FIELDS, nonblank=() if allow_empty else ("rationale",))
     seen: dict[tuple, int] = {}
     for i, row in enumerate(rows, start=1):
         key = row_key(row)

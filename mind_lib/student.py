@@ -160,6 +160,33 @@ def save_student(model, tokenizer, folder: str | os.PathLike) -> Path:
     return folder
 
 
+# What ``from_pretrained`` needs in a local folder (any one file of each group); checked up front because
+# transformers' own errors for an empty folder point elsewhere (e.g. "install sentencepiece or tiktoken").
+MODEL_FILES = {
+    "config.json": ("config.json",),
+    "weights": ("*.safetensors", "*.bin", "*.index.json"),
+    "tokenizer files": ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "vocab.txt",
+                        "spiece.model"),
+}
+
+
+def check_model_folder(path: str | os.PathLike, who: str = "", hint: str = "") -> Path:
+    """``path`` as a ``Path`` if it is a local model folder (config, weights, tokenizer), else
+    ``FileNotFoundError`` naming the folder and what it lacks. ``who`` prefixes the message (e.g. the
+    teacher's name), ``hint`` ends it (how to make the folder)."""
+    path = Path(path)
+    if not path.is_dir():
+        problem = "does not exist" if not path.exists() else "is not a folder"
+        raise FileNotFoundError(f"{who}model folder {path} {problem} (expected a local folder written by "
+                                f"save_pretrained; nothing is downloaded){hint}")
+    missing = [f"no {name} ({', '.join(patterns)})" for name, patterns in MODEL_FILES.items()
+               if not any(next(path.glob(p), None) for p in patterns)]
+    if missing:
+        raise FileNotFoundError(f"{who}{path} holds no model/tokenizer: {'; '.join(missing)}; expected a local "
+                                f"folder written by save_pretrained (model and tokenizer){hint}")
+    return path
+
+
 def load_student(path: str | os.PathLike, dtype: Dtype = "auto", lora: LoraParams | None = None):
     """``(model, tokenizer)`` from a local folder holding any ``AutoModelForCausalLM`` and its tokenizer.
 
@@ -169,10 +196,8 @@ def load_student(path: str | os.PathLike, dtype: Dtype = "auto", lora: LoraParam
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    path = Path(path)
-    if not (path / "config.json").exists():
-        raise FileNotFoundError(f"{path}: no config.json; expected a local model folder (save_pretrained output); "
-                                f"for the embedded student run the pretrain stage first (mind pretrain)")
+    path = check_model_folder(path, "student: ", "; for the embedded student run the pretrain stage first "
+                                                 "(mind pretrain)")
     if dtype not in ("auto", "float32", "bfloat16", "float16"):
         raise ValueError(f"dtype must be one of auto, float32, bfloat16, float16; got {dtype!r}")
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)

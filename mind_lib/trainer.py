@@ -294,20 +294,77 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+KEEP_CHECKPOINTS = 2
+"""Checkpoint folders kept: the newest and the one before, so that a damaged newest one (a crash or a full
+disk after it was renamed into place) still leaves a checkpoint to resume from."""
+
+
+class CheckpointError(ValueError):
+    """No intact checkpoint to resume from; the message names the file and what to do (a ``ValueError``: bad
+    input, which the CLI reports in one line)."""
+
+
+def checkpoint_problem(folder: Path) -> str | None:
+    """Why ``folder/state.pt`` cannot be a checkpoint (missing, empty, truncated or not written by
+    ``torch.save``), or None. Cheap: ``torch.save`` writes a zip archive whose directory sits at the end of
+    the file, so a truncated or foreign file has none; the weights themselves are not read."""
+    import zipfile
+
+    state = folder / "state.pt"
+    if not state.is_file():
+        return "missing"
+    if state.stat().st_size == 0:
+        return "empty (0 bytes)"
+    if not zipfile.is_zipfile(state):
+        return "truncated or not a torch checkpoint (no zip directory at its end)"
+    return None
+
+
 def latest_checkpoint(root: Path) -> Path | None:
-    """The folder ``root/latest`` names; the pointer is rewritten only after a checkpoint is complete."""
+    """The folder ``root/latest`` names (the pointer is rewritten only after a checkpoint is complete), or None.
+
+    If that folder is gone or its ``state.pt`` is damaged, the newest intact other ``step-*`` folder is
+    used, with a warning; if there is none, ``CheckpointError`` names the damaged file.
+    """
     pointer = root / "latest"
     if not pointer.exists():
         return None
     folder = root / pointer.read_text().strip()
-    if not (folder / "state.pt").exists():
-        raise FileNotFoundError(f"{pointer} names {folder}, which holds no state.pt")
-    return folder
+    problem = checkpoint_problem(folder)
+    if problem is None:
+        return folder
+    others = sorted((f for f in root.glob("step-*") if f.is_dir() and not f.name.endswith(".tmp") and f != folder),
+                    reverse=True)
+    for other in others:
+        if checkpoint_problem(other) is None:
+            log.warning("%s: %s; resuming from the previous intact checkpoint %s instead", folder / "state.pt",
+                        problem, other)
+            return other
+    raise CheckpointError(f"{folder / 'state.pt'} ({pointer} names it): {problem}, and {root} holds no other intact "
+                          f"checkpoint; start the run afresh (without --resume / resume=True)")
+
+
+def _no_space_error(err: BaseException, path: Path, root: Path) -> OSError | None:
+    """``err`` as a clear ENOSPC error naming ``path`` if it is a full disk as ``torch.save`` reports it
+    (ENOSPC, or its zip writer's failed write), else None."""
+    import errno
+
+    if (isinstance(err, OSError) and err.errno == errno.ENOSPC) or \
+            (isinstance(err, RuntimeError) and "enforce fail at inline_container.cc" in str(err)):
+        kept = (f"the previous checkpoint ({root / 'latest'}) is intact: free some space, then resume"
+                if (root / "latest").exists() else "no checkpoint was written before: free some space, then rerun")
+        return OSError(errno.ENOSPC, f"no space left on device while writing {path}; {kept}")
+    return None
 
 
 def save_checkpoint(root: Path, step: int, model, optimizer, scheduler, strategy: Strategy, accelerator,
                     fingerprint: str) -> Path | None:
-    """Write ``root/step-<step>/state.pt`` atomically and point ``root/latest`` at it (main process writes)."""
+    """Write ``root/step-<step>/state.pt`` atomically and point ``root/latest`` at it (main process writes).
+
+    The previous checkpoint is kept (``KEEP_CHECKPOINTS``). A failed write (e.g. a full disk, reported as
+    "no space left on device while writing <file>") removes the temporary folder and leaves the
+    previous checkpoint and the pointer as they were.
+    """
     rngs = _gather_rng(accelerator)
     folder = root / f"step-{step:08d}"
     if accelerator.is_main_process:
@@ -318,14 +375,26 @@ def save_checkpoint(root: Path, step: int, model, optimizer, scheduler, strategy
                  "strategy": strategy.state_dict(), "rng": rngs}
         tmp = root / f"step-{step:08d}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        torch.save(state, tmp / "state.pt")
+        try:
+            tmp.mkdir(parents=True)
+            torch.save(state, tmp / "state.pt")
+            with open(tmp / "state.pt", "rb") as f:  # on disk before the pointer moves (a crash may follow)
+                os.fsync(f.fileno())
+        except BaseException as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            no_space = _no_space_error(e, tmp / "state.pt", root)
+            if no_space is not None:
+                raise no_space from e
+            raise
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(tmp, folder)
         (root / "latest.tmp").write_text(folder.name)
         os.replace(root / "latest.tmp", root / "latest")
-        for old in root.iterdir():  # earlier checkpoints and leftovers of interrupted saves
-            if old.is_dir() and old.name != folder.name:
+        # leftovers of interrupted saves, and checkpoints older than the KEEP_CHECKPOINTS newest
+        kept = sorted((f for f in root.glob("step-*") if f.is_dir() and not f.name.endswith(".tmp")
+                       and f.name <= folder.name), reverse=True)[:KEEP_CHECKPOINTS]
+        for old in root.iterdir():
+            if old.is_dir() and old not in kept:
                 shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
     return folder
@@ -341,7 +410,11 @@ def _gather_rng(accelerator) -> list[dict]:
 def load_checkpoint(folder: Path, model, optimizer, scheduler, strategy: Strategy, accelerator,
                     fingerprint: str) -> int:
     """Restore everything ``save_checkpoint`` wrote; returns the step to continue from."""
-    state = torch.load(folder / "state.pt", map_location="cpu", weights_only=False)
+    try:
+        state = torch.load(folder / "state.pt", map_location="cpu", weights_only=False)
+    except Exception as e:  # damage the cheap check in latest_checkpoint cannot see (e.g. inside the archive)
+        raise CheckpointError(f"{folder / 'state.pt'}: cannot be read ({type(e).__name__}: {e}); start the run "
+                              f"afresh (without --resume / resume=True)") from e
     if state["fingerprint"] != fingerprint:
         raise ValueError(f"{folder}: this checkpoint was made with other items, strategy options or training "
                          f"params; resuming would mix two runs (start over without --resume, or restore them)")
@@ -511,13 +584,15 @@ def train(model, tokenizer, strategy: Strategy, train_set: ItemSet, params: Trai
         replay_order = BatchOrder(replay_set.lengths(), params.batch_size, params.group_size, params.seed + 1)
         replay = plan_replay(plan, replay_order, replay_set.target_counts(), params.replay_share)
 
-    ckpt = latest_checkpoint(ckpt_root) if resume else None
     summary_path = run_dir / "summary.json"
-    if resume and ckpt is None and summary_path.exists():
+    # the summary first: a run killed while removing its checkpoints at the end is finished, whatever
+    # `latest` still names
+    if resume and summary_path.exists():
         done = read_json(summary_path)
         if done.get("finished") and done.get("fingerprint") == fingerprint:
             log.info("%s: this run already finished; nothing to resume", out_dir)
             return done
+    ckpt = latest_checkpoint(ckpt_root) if resume else None
     if ckpt is None and main:  # a fresh start: nothing of an earlier run may leak into this one
         shutil.rmtree(run_dir, ignore_errors=True)
     accelerator.wait_for_everyone()

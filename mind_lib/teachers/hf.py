@@ -20,6 +20,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from mind_lib.config import TeacherSpec
+from mind_lib.student import check_model_folder
 from mind_lib.tasks.base import Example
 from mind_lib.teachers.base import Teacher
 from mind_lib.teachers.prompts import PROMPT_VERSION, build_messages, build_prompt, trim_rationale
@@ -49,10 +50,7 @@ class HFTeacher(Teacher):
                  temperature: float = 0.7, top_p: float = 1.0, top_k: int = 0, max_new_tokens: int = 256,
                  batch_size: int = 8, dtype: str = "auto", device_map: str | dict | None = "auto",
                  use_chat_template: bool | None = None):
-        self.path = Path(path)
-        if not self.path.is_dir():
-            raise FileNotFoundError(f"HF teacher {name or self.path.name!r}: model folder {self.path} does not exist "
-                                    "(expected a local folder written by save_pretrained; nothing is downloaded)")
+        self.path = check_model_folder(path, f"HF teacher {name or Path(path).name!r}: ")
         if temperature < 0 or not 0 < top_p <= 1 or top_k < 0 or max_new_tokens < 1 or batch_size < 1:
             raise ValueError("HF teacher: need temperature >= 0, 0 < top_p <= 1, top_k >= 0 (0 = off), "
                              f"max_new_tokens >= 1, batch_size >= 1; got temperature={temperature}, top_p={top_p}, "
