@@ -34,6 +34,7 @@ class CollectResult:
     resumed: int = 0
     stale_moved: int = 0
     missing: dict[str, list[str]] = field(default_factory=dict)  # teacher -> question ids
+    selection: dict | None = None  # the difficulty filter's record (run_collection), None when off
 
     @property
     def complete(self) -> bool:
@@ -147,13 +148,13 @@ def run_collection(params, paths, progress: bool = True) -> tuple[CollectResult,
     """
     from mind_lib.rationales import filter_rows
     from mind_lib.tasks.world import load_split
-    from mind_lib.teachers.registry import build_teacher
+    from mind_lib.teachers.registry import build_teachers
 
     from mind_lib.tasks.public import RATIONALES_FILE
 
     cfg = params.collect
     examples = [e for split in cfg.splits for e in load_split(paths.world, split)]
-    teachers = [build_teacher(spec) for spec in cfg.teachers]
+    teachers = [t for spec in cfg.teachers for t in build_teachers(spec)]
     published = paths.world / RATIONALES_FILE  # rows the data stage brought from published files
     if not teachers and not published.exists():
         raise ValueError("collect.teachers is empty and the data stage brought no published rationales: "
@@ -168,6 +169,10 @@ def run_collection(params, paths, progress: bool = True) -> tuple[CollectResult,
     rows = load_rationales(collected, allow_empty=True) + (
         [r for r in load_rationales(published) if r["question_id"] in wanted] if published.exists() else [])
     split_of = {e.id: e.split for e in examples}
+    if cfg.difficulty is not None and "train" in cfg.splits:
+        result.selection = _difficulty_filter(examples, rows, cfg.difficulty)
+        kept = set(result.selection["kept"])
+        split_of = {q: s for q, s in split_of.items() if s != "train" or q in kept}
     for split in cfg.splits:
         write_jsonl(paths.rationales / f"{split}.jsonl",
                     filter_rows((r for r in rows if split_of.get(r["question_id"]) == split), cfg.keep))
@@ -179,9 +184,38 @@ def run_collection(params, paths, progress: bool = True) -> tuple[CollectResult,
     return result, rows
 
 
-def collection_metrics(profile: str, rows: Sequence[dict]) -> dict:
+def _difficulty_filter(examples: Sequence[Example], rows: Sequence[dict], spec) -> dict:
+    """The training questions the difficulty filter keeps, with the difficulty histograms before and after."""
+    from mind_lib.difficulty import difficulty_histogram, question_difficulty, select_questions
+
+    train = [e for e in examples if e.split == "train"]
+    ids = {e.id for e in train}
+    difficulty = question_difficulty(train, [r for r in rows if r["question_id"] in ids])
+    kept = select_questions(difficulty, spec.n_questions, spec.seed)
+    if not kept:
+        raise ValueError("difficulty filter: no training question has two correct trajectories; check the teachers")
+    return {"kept": kept, "pool": len(train), "before": difficulty_histogram(difficulty),
+            "after": difficulty_histogram(difficulty, kept)}
+
+
+def survivors_by_perspective(train_rows: Sequence[dict]) -> dict[str, int]:
+    """Trajectories per perspective in the training file (after the judge and the difficulty filter)."""
+    out: dict[str, int] = {}
+    for r in train_rows:
+        out[r["perspective"]] = out.get(r["perspective"], 0) + 1
+    return dict(sorted(out.items()))
+
+
+def collection_metrics(profile: str, rows: Sequence[dict], selection: dict | None = None,
+                       train_rows: Sequence[dict] = ()) -> dict:
     """The stage's metrics JSON (what ``dvc metrics show`` prints for collection)."""
-    return {
+    extra = {} if selection is None else {"difficulty_filter": {
+        "pool": selection["pool"], "kept": len(selection["kept"]),
+        "before": {str(k): v for k, v in selection["before"].items()},
+        "after": {str(k): v for k, v in selection["after"].items()}}}
+    if train_rows:
+        extra["train_trajectories"] = survivors_by_perspective(train_rows)
+    return {**extra,
         "profile": profile,
         "questions": len({r["question_id"] for r in rows}),
         "rationales": len(rows),

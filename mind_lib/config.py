@@ -108,7 +108,7 @@ class WorldParams(Section):
     """With ``source: public``: the files to read."""
     seed: int = Field(0, ge=0)
     """Seed of the generator; the same seed gives the same questions in every split."""
-    n_train: int = Field(500, ge=1, le=1_000_000)
+    n_train: int = Field(2000, ge=1, le=1_000_000)
     """Training questions (in distribution) for distillation."""
     n_feedback: int = Field(200, ge=1, le=100_000)
     """Held-out in-distribution questions: MIND's feedback set and the eval-loss set."""
@@ -163,10 +163,14 @@ class TeacherSpec(Section):
     """builtin: programmatic styles of the world; hf: local causal LM; openai: OpenAI-compatible endpoint."""
     perspective: str | None = None
     """Perspective label; defaults to ``style`` (builtin) or ``name``."""
-    style: Literal["equation", "narrative", "program", "backward", "expert"] | None = None
-    """builtin: the reasoning style."""
-    error_rate: float = Field(0.0, ge=0.0, le=1.0)
-    """builtin: probability that a step's arithmetic is wrong."""
+    style: str | None = None
+    """builtin: the reasoning style, one paradigm or classic style of ``mind_lib.styles``."""
+    paradigms: list[str] | None = None
+    """builtin: one teacher writing every listed paradigm (``mind_lib.styles.PARADIGMS``), one rationale per
+    paradigm and question, the paradigm as perspective; rows name the teacher ``<name>.<paradigm>``."""
+    error_rate: float | None = Field(None, ge=0.0, le=1.0)
+    """builtin: probability that a step's arithmetic is wrong; null = the style's own rate (each paradigm has
+    one, docs/method.md §1.2; the classic styles are error-free)."""
     slip_share: float = Field(0.5, ge=0.0, le=1.0)
     """builtin: share of wrong steps that are slips (a wrong number written, the right one carried on),
     so the rationale reaches the right answer through a wrong step."""
@@ -187,9 +191,22 @@ class TeacherSpec(Section):
 
     @model_validator(mode="after")
     def _check_backend_fields(self):
+        from mind_lib.styles import PARADIGMS, STYLES
+
         need = {"builtin": "style", "hf": "path", "openai": "model"}[self.backend]
-        if getattr(self, need) is None:
+        if self.backend == "builtin" and self.paradigms is not None:
+            if self.style is not None:
+                raise ValueError(f"teacher {self.name!r}: give 'style' or 'paradigms', not both")
+            bad = [p for p in self.paradigms if p not in PARADIGMS]
+            if bad or not self.paradigms or len(set(self.paradigms)) != len(self.paradigms):
+                raise ValueError(f"teacher {self.name!r}: paradigms must be distinct names among "
+                                 f"{', '.join(PARADIGMS)}; got {self.paradigms}")
+        elif getattr(self, need) is None:
             raise ValueError(f"teacher {self.name!r}: backend {self.backend!r} needs '{need}'")
+        if self.style is not None and self.style not in STYLES:
+            raise ValueError(f"teacher {self.name!r}: unknown style {self.style!r}; allowed: {', '.join(STYLES)}")
+        if self.paradigms is not None and self.backend != "builtin":
+            raise ValueError(f"teacher {self.name!r}: 'paradigms' is available for the builtin backend only")
         # A builtin teacher reads no options, so any would be silently ignored; the hf and openai backends
         # check theirs against their constructors when they are built (``registry.spec_kwargs``).
         if self.backend == "builtin" and self.options:
@@ -197,6 +214,15 @@ class TeacherSpec(Section):
                              f"'builtin'; allowed options: none (its settings are the fields style, error_rate, "
                              f"slip_share and perspective)")
         return self
+
+
+class DifficultyParams(Section):
+    """The difficulty filter of the training split (``mind_lib.difficulty``, docs/method.md §1.3)."""
+
+    n_questions: int = Field(ge=1, le=1_000_000)
+    """Training questions kept (the MIND paper keeps 497); the world's train split is the pool they come from."""
+    seed: int = Field(0, ge=0)
+    """Seed of the draw."""
 
 
 class CollectParams(Section):
@@ -213,6 +239,8 @@ class CollectParams(Section):
     batch_size: int = Field(64, ge=1, le=100_000)
     """Questions per teacher call; each finished batch is on disk before the next starts."""
     teachers: list[TeacherSpec] = Field(default_factory=list)
+    difficulty: DifficultyParams | None = None
+    """Keep a few hundred hard training questions (easy ones downsampled); null = every training question."""
     """The teachers, each its own perspective (may be empty when the data stage brings published rationales)."""
 
     @model_validator(mode="after")
@@ -307,7 +335,7 @@ SECTIONS: dict[str, type[Section] | str] = {
     "evaluate": "mind_lib.evaluate:EvaluateParams",
     "latent": "mind_lib.latent:LatentParams",
 }
-PROFILES = ("default", "smoke", "paper", "real")
+PROFILES = ("default", "smoke", "paper", "classic", "real")
 
 
 def section_model(name: str) -> type[Section]:

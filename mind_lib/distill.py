@@ -77,6 +77,9 @@ def distill(method: str, seed: int, out_dir: str | os.PathLike, *, train_example
     from accelerate.utils import set_seed
 
     strategy = get_strategy(method, options)
+    if rows:  # the training set is what collection kept (the judge and the difficulty filter), for every method
+        with_rows = {r["question_id"] for r in rows}
+        train_examples = [e for e in train_examples if e.id in with_rows]
     if not train_examples:
         raise ValueError("distill: no training questions")
     train_items = strategy.text_items(train_examples, rows)

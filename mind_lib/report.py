@@ -35,7 +35,23 @@ def teacher_figures(rows: Sequence[dict]) -> dict[str, plt.Figure]:
     len_fig, ax = plt.subplots(figsize=(6, 3.2))
     sns.boxplot(data=df, x="teacher", y="words", order=order, ax=ax, color="lightsteelblue")
     ax.set(ylabel="rationale length (words)", title="Rationale length per teacher")
+    for fig in (acc_fig, len_fig):
+        fig.axes[0].tick_params(axis="x", labelrotation=45)
+        fig.tight_layout()
     return {"teacher_accuracy": acc_fig, "rationale_length": len_fig}
+
+
+def difficulty_figure(selection: dict) -> plt.Figure:
+    """Questions per difficulty before and after the difficulty filter (``CollectResult.selection``)."""
+    rows = [{"difficulty": int(d), "questions": n, "set": f"{name} ({sum(hist.values())})"}
+            for name, hist in (("pool", selection["before"]), ("kept", selection["after"])) for d, n in hist.items()]
+    sns.set_theme(style="whitegrid")
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    sns.barplot(data=pd.DataFrame(rows), x="difficulty", y="questions", hue="set", ax=ax)
+    ax.set(xlabel="difficulty (dropped trajectories + extra steps)", title="Difficulty filter: easy questions "
+                                                                             "downsampled")
+    fig.tight_layout()
+    return fig
 
 
 # ---------------------------------------------------------------------------------------------

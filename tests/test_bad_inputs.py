@@ -79,10 +79,11 @@ def test_duplicate_key_names_the_key_and_both_lines(tmp_path):
 def test_duplicate_key_inside_a_list_and_a_profile(tmp_path):
     text = REPO_PARAMS.read_text()
     path = tmp_path / "params.yaml"
-    line = text.split("\n").index("    - {name: narrative, backend: builtin, style: narrative, error_rate: 0.08}") + 1
+    line = text.split("\n").index("        - {name: narrative, backend: builtin, style: narrative, error_rate: 0.08}") + 1
     path.write_text(text.replace("style: narrative, error_rate: 0.08}", "style: narrative, error_rate: 0.08, "
                                                                         "error_rate: 0.5}", 1))
-    assert f"{path}:{line}: key 'collect.teachers.1.error_rate' given twice (first at line {line})" in load_error(path)
+    assert (f"{path}:{line}: key 'profiles.classic.collect.teachers.1.error_rate' given twice (first at line {line})"
+            in load_error(path))
 
     smoke = "    pretrain: {budget_tokens: 3000, save_every: 0}\n"
     assert smoke in text

@@ -39,7 +39,7 @@ def test_library_default_runs_are_the_pipelines_default_runs():
 
 def test_explicit_profile_beats_environment(monkeypatch):
     monkeypatch.setenv("MIND_PROFILE", "smoke")
-    assert load_params(REPO_PARAMS, profile="default").world.n_train == 500
+    assert load_params(REPO_PARAMS, profile="default").world.n_train == 2000
 
 
 BAD_PARAMS = [

@@ -133,7 +133,7 @@ def test_empty_after_filtering():
 
 @pytest.mark.parametrize("name,options,match", [
     ("dss", {"alpha": 1.5}, "option 'alpha'"),
-    ("dss", {"beta": 1}, "unknown option 'beta'; allowed: golden_teacher, keep, alpha"),
+    ("dss", {"beta": 1}, "unknown option 'beta'; allowed: golden_teacher, golden_perspective, keep, alpha"),
     ("answer_only", {"keep": "all"}, "unknown option 'keep'; allowed: none"),
     ("std_cot", {"keep": "some"}, "option 'keep'"),
 ])

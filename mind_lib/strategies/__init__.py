@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from mind_lib.strategies.answer_only import AnswerOnly
+from mind_lib.styles import STYLES
 from mind_lib.strategies.base import Strategy
 from mind_lib.strategies.dss import Dss
 from mind_lib.strategies.ftcot_diverse import FtcotDiverse
@@ -25,8 +26,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "mind_no_fusion": ("mind", {"fusion": "uniform"}),
     "mind_no_consistency": ("mind", {"consistency_weight": 0.0}),
     "mind_inverted": ("mind", {"target": "inverted"}),
-    **{f"std_cot_{teacher}": ("std_cot", {"golden_teacher": teacher})
-       for teacher in ("equation", "narrative", "program", "backward", "expert")},
+    # single-perspective students: the paper's specialised single-paradigm students, and the classic styles
+    **{f"std_cot_{p}": ("std_cot", {"golden_perspective": p}) for p in STYLES},
 }
 
 

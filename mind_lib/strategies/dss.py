@@ -40,7 +40,7 @@ class Dss(Strategy):
     inference_task = LABEL_TASK
 
     def text_items(self, examples: Sequence[Example], rows: Sequence[dict]) -> list[TextItem]:
-        gold = golden_rows(examples, rows, self.options.golden_teacher, self.options.keep)
+        gold = golden_rows(examples, rows, self.options)
         w_label, w_rationale = 2 * self.options.alpha, 2 * (1 - self.options.alpha)
         items = []
         for e in examples:

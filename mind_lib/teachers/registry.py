@@ -13,6 +13,14 @@ from mind_lib.tasks.world import stable_rng
 from mind_lib.teachers.base import Teacher
 
 
+def build_teachers(spec: TeacherSpec) -> list[Teacher]:
+    """The teachers a ``collect.teachers`` entry describes: one, or one per paradigm when it lists ``paradigms``."""
+    if spec.paradigms is not None:
+        from mind_lib.teachers.builtin import BuiltinTeacher
+        return BuiltinTeacher.paradigm_teachers(spec)
+    return [build_teacher(spec)]
+
+
 def build_teacher(spec: TeacherSpec) -> Teacher:
     """The teacher a ``collect.teachers`` entry describes, dispatching on ``spec.backend``."""
     if spec.backend == "builtin":
