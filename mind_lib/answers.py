@@ -100,7 +100,7 @@ _LATEX_FRAC = re.compile(
     r"\\[dt]?frac\s*(?:\{\s*(?P<num>[-\u2212]?\d+)\s*\}|(?P<num1>\d))\s*(?:\{\s*(?P<den>\d+)\s*\}|(?P<den1>\d))")
 _LATEX_PLAIN = [
     (re.compile(r"(\d)\s*(?=\\[dt]?frac)"), r"\1 "),  # "1\frac{1}{2}": a mixed number
-    (re.compile(r"\\(?:text|textbf|mathrm|mbox)\s*\{([^{}]*)\}"), r" \1"),
+    (re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}"), r" \1"),
     (re.compile(r"\^\s*\{?\s*\\circ\s*\}?"), ""),
     (re.compile(r"\\left|\\right|\\!|\\,|\\;|\\displaystyle"), ""),
     (re.compile(r"\{,\}"), ","),
@@ -306,7 +306,7 @@ def _math(clause: str, boxed: bool) -> str | None:
     if not boxed:
         m = _MATH_DELIMITED.match(clause.strip(_DECORATION + " "))
         expr = next(g for g in m.groups() if g is not None) if m else _sentence(clause)
-    expr = expr.strip(_DECORATION + " ").rstrip(".").strip()
+    expr = expr.strip(_DECORATION + " $").rstrip(".").strip()
     if not expr:
         return None
     if run := _DIGIT_RUN.search(expr):

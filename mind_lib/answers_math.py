@@ -10,9 +10,10 @@ Two backends, chosen per call (``backend=None``: the first available):
   so common LaTeX is rewritten here (``normalise_latex``: ``\\frac``, ``\\dfrac``, ``\\sqrt``,
   ``\\pi``, ``^``, ``\\left( \\right)``, ``\\text{}``, ``\\%``, ``\\$``, ``\\,``, degrees, "x = "),
   then compared: equal strings, else tuples and intervals element by element (their brackets
-  must agree; a list without brackets, "3, 5, 7", is a set of solutions: any order), else each
-  element with ``sympy.simplify(a - b) == 0`` (decimals taken as exact rationals, so "0.33" is
-  not 1/3). What sympy cannot read (matrices, "52_8") counts as equal only as a string.
+  must agree; a list without brackets, "3, 5, 7", or a set, "\\{3, 5, 7\\}", is a set of
+  solutions: any order), else each element with ``sympy.simplify(a - b) == 0`` (decimals taken
+  as exact rationals, so "0.33" is not 1/3). What sympy cannot read (matrices, "52_8") counts
+  as equal only as a string.
 
 With either backend a word answer ("\\text{Evelyn}") equals only the same word (any case).
 
@@ -47,6 +48,7 @@ _REWRITES = [
     (r"\\\}", "}"),
 ]
 _REWRITES = [(re.compile(p), r) for p, r in _REWRITES]
+_SET = re.compile(r"\\\{(.*)\\\}", re.DOTALL)  # "\{1, 2\}": a set, compared as a bare list (any order)
 _THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _LHS = re.compile(r"^[A-Za-z]\w*=(?!=)")  # "x=5" -> "5"
 _DIGIT_RUN = re.compile(r"\d{%d,}" % (MAX_ANSWER_DIGITS + 1))
@@ -101,6 +103,8 @@ def _commands(s: str) -> str:
 def normalise_latex(s: str) -> str:
     """A LaTeX answer as plain math text: "\\left( 3, \\frac{\\pi}{2} \\right)" -> "(3,(pi)/(2))"."""
     s = s.strip()
+    if m := _SET.fullmatch(s):
+        s = m.group(1)
     for pattern, replacement in _REWRITES:
         s = pattern.sub(replacement, s)
     s = _commands(s)
@@ -149,12 +153,16 @@ def _to_sympy(s: str):
         return None  # words ("Evelyn") would become products of letters
     if s.count("**") != len(_POWER.findall(s)):
         return None  # "9**9**9" never finishes
+    from string import ascii_letters
+
     from sympy import I, Symbol
     from sympy.parsing.sympy_parser import (convert_xor, implicit_multiplication, parse_expr, rationalize,
                                             standard_transformations)
 
     try:
-        return parse_expr(s, local_dict={"i": I, "e": Symbol("e")}, evaluate=True,
+        # Letters are unknowns (not sympy's S, N, E, O...), except i, the imaginary unit of MATH answers.
+        letters = {c: Symbol(c) for c in ascii_letters} | {"i": I}
+        return parse_expr(s, local_dict=letters, evaluate=True,
                           transformations=standard_transformations + (implicit_multiplication, convert_xor,
                                                                       rationalize))
     except Exception:  # noqa: BLE001 - sympy raises many kinds (SyntaxError, TypeError, TokenError...)

@@ -90,7 +90,8 @@ def test_number(text, expected):
 def test_boxed_reads_nested_braces():
     text = "So $x = \\boxed{\\frac{\\sqrt{3}}{2}}$ and we are done."
     assert extract_answer(text, "math") == "\\frac{\\sqrt{3}}{2}"
-    assert extract_answer("\\boxed{\\left( 3, \\frac{\\pi}{2} \\right)}", "math") == "\\left( 3, \\frac{\\pi}{2} \\right)"
+    point = "\\left( 3, \\frac{\\pi}{2} \\right)"
+    assert extract_answer("\\boxed{" + point + "}", "math") == point
     # an unclosed box (a generation cut short): the rest of its line, as before
     assert extract_answer("The answer is \\boxed{17", "number") == "17"
 
@@ -214,6 +215,7 @@ MATH_CASES = [
     ("\\$5", "5", True),
     ("x = 5", "5", True),
     ("3, 5, 7", "7,5,3", True),  # solutions: any order
+    ("\\{1, 2\\}", "2, 1", True),
     ("\\left( 3, \\frac{\\pi}{2} \\right)", "(3, \\pi/2)", True),
     ("3\\sqrt{13}", "\\sqrt{117}", True),
     ("6 - 5i", "-5i + 6", True),
