@@ -296,6 +296,7 @@ def _text(clause: str) -> str | None:
     return phrase or None
 
 
+_MATH_SENTENCE_END = re.compile(r"(?<!\\)[.!?](?:\s|$)")  # "10,\! 000" goes on: "\!" is a LaTeX space
 _MATH_DELIMITED = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]")
 
 
@@ -305,7 +306,10 @@ def _math(clause: str, boxed: bool) -> str | None:
     expr = clause
     if not boxed:
         m = _MATH_DELIMITED.match(clause.strip(_DECORATION + " "))
-        expr = next(g for g in m.groups() if g is not None) if m else _sentence(clause)
+        if m:
+            expr = next(g for g in m.groups() if g is not None)
+        elif end := _MATH_SENTENCE_END.search(clause):
+            expr = clause[:end.start()]
     expr = expr.strip(_DECORATION + " $").rstrip(".").strip()
     if not expr:
         return None

@@ -100,6 +100,7 @@ def test_boxed_reads_nested_braces():
     ("The answer is $\\frac{14}{3}$.", "\\frac{14}{3}"),
     ("The answer is \\(3\\sqrt{13}\\)", "3\\sqrt{13}"),
     ("The answer is 3.5.", "3.5"),
+    ("The answer is 10,\\! 000. Done!", "10,\\! 000"),
     ("Therefore $\\boxed{11,\\! 111,\\! 100}$. Indeed!", "11,\\! 111,\\! 100"),  # "\\! " ends no sentence in a box
     ("... so \\boxed{44}.\nCheck: 17 * 44 = 748, so our answer is correct.", "44"),  # the box wins
     ("The answer is:", None),
