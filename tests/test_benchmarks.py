@@ -131,8 +131,8 @@ def _gpqa_rows(n: int) -> list[dict]:
              "Record ID": f"recSYN{i:03d}", "High-level domain": "Physics"} for i in range(n)]
 
 
-def _write_gpqa(path: Path, rows: list[dict], columns=GPQA_COLUMNS) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as f:
+def _write_gpqa(path: Path, rows: list[dict], columns=GPQA_COLUMNS, encoding="utf-8") -> Path:
+    with open(path, "w", newline="", encoding=encoding) as f:
         writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
@@ -141,7 +141,7 @@ def _write_gpqa(path: Path, rows: list[dict], columns=GPQA_COLUMNS) -> Path:
 
 def test_gpqa_options_shuffled_per_record_and_gold_letter(tmp_path):
     rows = _gpqa_rows(12)
-    path = _write_gpqa(tmp_path / "gpqa_diamond.csv", rows)
+    path = _write_gpqa(tmp_path / "gpqa_diamond.csv", rows, encoding="utf-8-sig")  # a spreadsheet's BOM
     examples = load_benchmark("gpqa_diamond", path)
     assert len(examples) == 12 and BENCHMARKS["gpqa_diamond"].kind == "choice"
     for i, ex in enumerate(examples):

@@ -282,10 +282,11 @@ def read_records(path: str | Path, container: str | None = None,
     object, or a ``.csv`` file whose header names the ``csv_columns``; ``line`` is the JSONL/CSV
     line or the 1-based position in the list. Records must be objects holding the ``required``
     fields (``DataError`` otherwise)."""
+    records: Iterable[tuple[int, Any]]
     if Path(path).suffix.lower() == ".csv":
-        yield from iter_csv_records(path, csv_columns)
-        return
-    records: Iterable[tuple[int, Any]] = iter_json_records(path)
+        records = iter_csv_records(path, csv_columns)
+    else:
+        records = iter_json_records(path)
     if container is not None:
         _, top = next(iter(records), (1, None))
         if not isinstance(top, dict) or not isinstance(top.get(container), list):
