@@ -1,6 +1,7 @@
 """Benchmark loaders on the real public files (../shared/data/benchmarks) and on broken copies."""
 import csv
 import json
+import re
 import sys
 import types
 from pathlib import Path
@@ -153,6 +154,7 @@ def test_gpqa_options_shuffled_per_record_and_gold_letter(tmp_path):
     assert len({e.answer for e in examples}) > 1  # the correct answer, listed first in the file, moves
     # seeded by the record id: the same letters in a reordered, shorter file, and in every load
     again = {e.id: e for e in load_benchmark("gpqa_diamond", _write_gpqa(tmp_path / "other.csv", rows[::-2]))}
+    assert len(again) == 6
     assert all(again[e.id].question == e.question and again[e.id].answer == e.answer for e in examples if e.id in again)
     assert load_benchmark("gpqa_diamond", tmp_path / "gpqa_diamond.csv") == examples
     assert load_benchmark("gpqa_diamond", tmp_path)[0] == examples[0]  # the folder layout finds the file
@@ -161,7 +163,7 @@ def test_gpqa_options_shuffled_per_record_and_gold_letter(tmp_path):
 def test_gpqa_needs_a_path(tmp_path):
     with pytest.raises(ValueError, match="gpqa_diamond: no hub copy.*pass path=.*gpqa_diamond.csv.*password-protected"):
         load_benchmark("gpqa_diamond")
-    with pytest.raises(FileNotFoundError, match=f"{tmp_path / 'gpqa_diamond.csv'}: no such file"):
+    with pytest.raises(FileNotFoundError, match=re.escape(f"{tmp_path / 'gpqa_diamond.csv'}: no such file")):
         load_benchmark("gpqa_diamond", tmp_path / "gpqa_diamond.csv")
 
 
