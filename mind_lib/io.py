@@ -1,4 +1,4 @@
-"""JSON / JSONL reading and writing with errors that name the file, line and field; project paths.
+"""JSON / JSONL (and CSV) reading and writing with errors that name the file, line and field; project paths.
 
 Every file the pipeline reads goes through here, so a malformed row is reported as
 ``data/x.jsonl:17: field 'gold': missing`` instead of a traceback deep inside a library.
@@ -6,6 +6,7 @@ Appends are flushed and fsynced per batch so that a crash loses at most the batc
 """
 from __future__ import annotations
 
+import csv
 import json
 import os
 from dataclasses import dataclass
@@ -104,6 +105,27 @@ def iter_json_records(path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
             yield i, json.loads(line)
         except json.JSONDecodeError as e:
             raise DataError(path, i, None, f"not valid JSON ({e.msg} at column {e.colno})") from None
+
+
+def iter_csv_records(path: str | os.PathLike, columns: Sequence[str] = ()) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line_number, row)`` from a CSV file with a header row; the line is where the row
+    starts (a quoted field may span lines). The header must name every one of ``columns``."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: spreadsheet exports start with a BOM
+        reader = csv.DictReader(f)
+        header = reader.fieldnames
+        if header is None:
+            return  # an empty file: no records
+        for column in columns:
+            if column not in header:
+                shown = ", ".join(map(repr, header[:12])) + (", ..." if len(header) > 12 else "")
+                raise DataError(path, 1, column, f"missing column (the header has {len(header)}: {shown})")
+        start = reader.line_num + 1
+        for row in reader:
+            yield start, row
+            start = reader.line_num + 1
 
 
 def _is_single_json(text: str) -> bool:

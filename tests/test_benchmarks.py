@@ -1,5 +1,7 @@
 """Benchmark loaders on the real public files (../shared/data/benchmarks) and on broken copies."""
+import csv
 import json
+import re
 import sys
 import types
 from pathlib import Path
@@ -31,6 +33,8 @@ def count_records(path: Path) -> int:
 @pytest.mark.parametrize("name,split", CASES)
 def test_loads_every_record(name, split):
     bench = BENCHMARKS[name]
+    if not (DATA / name / bench.files[split]).is_file():
+        pytest.skip(f"{DATA / name / bench.files[split]} absent (GPQA is never there: see test_gpqa_*)")
     examples = load_benchmark(name, DATA / name, split)
     assert len(examples) == count_records(DATA / name / bench.files[split])
     assert len({e.id for e in examples}) == len(examples)
@@ -97,6 +101,96 @@ def test_single_file_path_and_ids():
     assert answers_match(extract_answer(f'The answer is "{last[0].answer}".', "text"), last[0].answer, "text")
 
 
+@needs_data
+def test_math500_gold_is_the_answer_field_and_its_boxed_solution_matches():
+    path = DATA / "math500" / "test.jsonl"
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    examples = load_benchmark("math500", DATA / "math500")
+    assert len(examples) == len(records) == 500
+    first = examples[0]
+    assert first.id == "math500-test/precalculus/807.json" and first.kind == "math"
+    assert first.answer == "\\left( 3, \\frac{\\pi}{2} \\right)" and first.question.startswith("Convert the point")
+    assert [e.answer for e in examples] == [r["answer"] for r in records]  # the field as is
+    # the extractor reads every solution's final \boxed{} and the checker accepts it as the gold
+    for ex in examples:
+        pred = extract_answer(ex.meta["solution"], "math")
+        assert answers_match(pred, ex.answer, "math"), (ex.id, pred, ex.answer)
+    assert not answers_match("\\left( 3, \\frac{\\pi}{3} \\right)", first.answer, "math")
+
+
+# ------------------------------------------------------------------------------------------------
+# GPQA-Diamond: a synthetic CSV with the official columns (never real GPQA text)
+
+GPQA_COLUMNS = ["Pre-Revision Question", "Question", "Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2",
+                "Incorrect Answer 3", "Explanation", "Subdomain", "Record ID", "High-level domain"]
+
+
+def _gpqa_rows(n: int) -> list[dict]:
+    return [{"Pre-Revision Question": "old", "Question": f"Synthetic question {i}?\nSecond line.",
+             "Correct Answer": f" right {i} ", "Incorrect Answer 1": f"wrong {i}a", "Incorrect Answer 2": f"wrong {i}b",
+             "Incorrect Answer 3": f"wrong {i}c", "Explanation": "because", "Subdomain": "Toy physics",
+             "Record ID": f"recSYN{i:03d}", "High-level domain": "Physics"} for i in range(n)]
+
+
+def _write_gpqa(path: Path, rows: list[dict], columns=GPQA_COLUMNS, encoding="utf-8") -> Path:
+    with open(path, "w", newline="", encoding=encoding) as f:
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def test_gpqa_options_shuffled_per_record_and_gold_letter(tmp_path):
+    rows = _gpqa_rows(12)
+    path = _write_gpqa(tmp_path / "gpqa_diamond.csv", rows, encoding="utf-8-sig")  # a spreadsheet's BOM
+    examples = load_benchmark("gpqa_diamond", path)
+    assert len(examples) == 12 and BENCHMARKS["gpqa_diamond"].kind == "choice"
+    for i, ex in enumerate(examples):
+        assert ex.id == f"gpqa_diamond-recSYN{i:03d}" and ex.kind == "choice"
+        assert ex.question.startswith(f"Synthetic question {i}?\nSecond line.\nAnswer Choices: (A) ")
+        options = ex.question.split("\nAnswer Choices: ", 1)[1]
+        assert f"({ex.answer}) right {i}" in options and options.count("(") == 4 and "(E)" not in options
+        assert ex.meta["subdomain"] == "Toy physics" and ex.meta["line"] == 2 + 2 * i  # two-line questions
+    assert len({e.answer for e in examples}) > 1  # the correct answer, listed first in the file, moves
+    # seeded by the record id: the same letters in a reordered, shorter file, and in every load
+    again = {e.id: e for e in load_benchmark("gpqa_diamond", _write_gpqa(tmp_path / "other.csv", rows[::-2]))}
+    assert len(again) == 6
+    assert all(again[e.id].question == e.question and again[e.id].answer == e.answer for e in examples if e.id in again)
+    assert load_benchmark("gpqa_diamond", tmp_path / "gpqa_diamond.csv") == examples
+    assert load_benchmark("gpqa_diamond", tmp_path)[0] == examples[0]  # the folder layout finds the file
+
+
+def test_gpqa_needs_a_path(tmp_path):
+    with pytest.raises(ValueError, match="gpqa_diamond: no hub copy.*pass path=.*gpqa_diamond.csv.*password-protected"):
+        load_benchmark("gpqa_diamond")
+    with pytest.raises(FileNotFoundError, match=re.escape(f"{tmp_path / 'gpqa_diamond.csv'}: no such file")):
+        load_benchmark("gpqa_diamond", tmp_path / "gpqa_diamond.csv")
+
+
+def test_gpqa_missing_column_names_file_and_column(tmp_path):
+    columns = [c for c in GPQA_COLUMNS if c != "Incorrect Answer 2"]
+    path = _write_gpqa(tmp_path / "gpqa_diamond.csv", _gpqa_rows(2), columns)
+    with pytest.raises(DataError, match="field 'Incorrect Answer 2': missing column") as err:
+        load_benchmark("gpqa_diamond", path)
+    assert str(err.value).startswith(f"{path}:1:")
+
+
+@pytest.mark.parametrize("change,where", [
+    ({"Incorrect Answer 3": "  "}, ":4: field 'Incorrect Answer 3': expected a non-empty string"),
+    ({"Incorrect Answer 1": "right 1"}, ":4: field 'Correct Answer': the correct answer 'right 1'"
+                                        " is more than once among the options"),
+    ({"Question": ""}, ":4: field 'Question'"),
+    ({"Record ID": "recSYN000"}, ":4: field 'Record ID': duplicate id 'gpqa_diamond-recSYN000' (first at 2)"),
+])
+def test_gpqa_bad_cells_name_file_line_field(tmp_path, change, where):
+    rows = _gpqa_rows(2)
+    rows[1].update(change)
+    path = _write_gpqa(tmp_path / "gpqa_diamond.csv", rows)
+    with pytest.raises(DataError) as err:
+        load_benchmark("gpqa_diamond", path)
+    assert f"{path}{where}" in str(err.value)
+
+
 # ------------------------------------------------------------------------------------------------
 # bad input: the message names the file, the line (or record position) and the field
 
@@ -140,6 +234,22 @@ def test_bad_records_name_file_line_field(tmp_path, name, file, text, where):
     assert f"{path}{where}" in str(err.value) and str(err.value).count(str(path)) == 1
 
 
+@pytest.mark.parametrize("name,file,text", [
+    ("gsm8k", "test.jsonl", ""),
+    ("gsm8k", "test.jsonl", "\n\n"),
+    ("svamp", "SVAMP.json", "[]"),
+    ("coin_flip", "coin_flip.json", json.dumps({"examples": []})),
+    ("math500", "test.jsonl", ""),
+    ("gpqa_diamond", "gpqa_diamond.csv", ",".join(GPQA_COLUMNS) + "\n"),
+    ("gpqa_diamond", "gpqa_diamond.csv", ""),
+])
+def test_empty_file_is_an_error_naming_it(tmp_path, name, file, text):
+    path = _write(tmp_path, file, text)
+    with pytest.raises(DataError, match=f"no records: an empty {name} suite") as err:
+        load_benchmark(name, tmp_path)
+    assert str(err.value).startswith(f"{path}: ")
+
+
 def test_unknown_benchmark_lists_known_names():
     with pytest.raises(ValueError, match="unknown benchmark 'gsm9k'; known: gsm8k, svamp, .*last_letters"):
         load_benchmark("gsm9k", "anywhere")
@@ -180,3 +290,9 @@ def test_hub_errors(fake_hub):
     with pytest.raises(DataError, match=r"hf://tau/commonsense_qa:validation:1: field 'choices'"):
         load_benchmark("commonsenseqa")  # the fake rows lack CommonsenseQA's fields
     assert fake_hub == [("tau/commonsense_qa", None, "validation")]
+
+
+def test_math500_hub_id(fake_hub):
+    with pytest.raises(DataError, match=r"hf://HuggingFaceH4/MATH-500:test:1: field 'problem'"):
+        load_benchmark("math500")
+    assert fake_hub == [("HuggingFaceH4/MATH-500", None, "test")]

@@ -69,7 +69,7 @@ def _teacher(folder, **kw) -> HFTeacher:
 # ---------------------------------------------------------------------------------------- prompts
 
 
-@pytest.mark.parametrize("kind", ["number", "yesno", "choice"])
+@pytest.mark.parametrize("kind", ["number", "yesno", "choice", "math"])
 def test_exemplars_end_with_an_extractable_answer(kind):
     for _, rationale in prompts.EXEMPLARS[kind]:
         assert extract_answer(rationale, kind) is not None, rationale

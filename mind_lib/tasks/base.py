@@ -7,8 +7,8 @@ from typing import Any, Iterable, Literal
 
 from mind_lib.io import DataError, read_jsonl, write_jsonl
 
-Kind = Literal["number", "yesno", "choice", "text"]
-KINDS: tuple[str, ...] = ("number", "yesno", "choice", "text")
+Kind = Literal["number", "yesno", "choice", "text", "math"]
+KINDS: tuple[str, ...] = ("number", "yesno", "choice", "text", "math")
 
 
 @dataclass(frozen=True)
@@ -16,8 +16,9 @@ class Example:
     """One question with its gold answer.
 
     ``answer`` is a string in canonical form: a number without trailing zeros ("12", "-3", "2.5"),
-    "yes"/"no", or a choice letter ("A".."E"). ``meta`` holds what the source knows beyond that
-    (for the world: the step list, templates, skill; for benchmarks: the original record's ids).
+    "yes"/"no", a choice letter ("A".."E"), or for ``math`` the LaTeX answer ("\\frac{14}{3}").
+    ``meta`` holds what the source knows beyond that (for the world: the step list, templates,
+    skill; for benchmarks: the original record's ids).
     """
 
     id: str

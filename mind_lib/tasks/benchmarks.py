@@ -3,21 +3,32 @@
 ``load_benchmark(name, path=None, split="test")`` reads one benchmark:
 
 - ``path`` a file: that file; ``path`` a folder: the benchmark's file for ``split`` in the
-  public layout (``gsm8k/test.jsonl``, ``svamp/SVAMP.json``, ... see ``BENCHMARKS``);
+  public layout (``gsm8k/test.jsonl``, ``svamp/SVAMP.json``, ``math500/test.jsonl``, ... see
+  ``BENCHMARKS``); JSONL, JSON, or CSV with a header row (GPQA's ``gpqa_diamond.csv``);
 - ``path=None``: ``datasets.load_dataset`` with the benchmark's well-known hub id (only where
-  one with a known schema exists; the others need a path).
+  one with a known schema exists; the others need a path). GPQA-Diamond has none on purpose: its
+  authors ship it in a password-protected archive to keep it out of training data, so the user
+  gives the path of the official ``gpqa_diamond.csv``.
 
 Every benchmark is one row of ``BENCHMARKS``: its answer kind, its files and a ``RecordFormat``
 (which fields hold the question, the gold answer, the options and the original id). One parser,
 ``parse_record``, turns any record into an ``Example``; a bad record raises ``DataError`` naming
-the file, the record's line (JSONL) or 1-based position (JSON list / ``examples`` list) and the
-field.
+the file, the record's line (JSONL, CSV) or 1-based position (JSON list / ``examples`` list) and the
+field (a CSV's missing column: line 1). A file without records is an error too (a suite of 0
+examples would report no accuracy at all).
 
 Conventions, following Zero-shot-CoT (Kojima et al. 2022) where it defines them:
 ids are ``{name}-{original id}`` where the source has ids, else ``{name}-{split}-{index}``
 (0-based); multiple-choice options go into the question as ``"\\nAnswer Choices: (A) .. (B) .."``;
 Date Understanding's options are shuffled per question with a fixed seed (its correct option
 is listed first in 364 of 369 source records), Tracking Shuffled Objects keeps the source order.
+A shuffle is seeded by ``"{name}-{original id}"`` where the source has ids (GPQA's ``Record ID``:
+a question's letters do not depend on the file's order or on which questions are kept), else by
+``"{name}-{index}"``.
+
+Answers by kind: MATH500 (``math``) keeps the source's LaTeX answer as gold ("\\frac{14}{3}",
+compared by ``answers_match(.., "math")``); GPQA-Diamond (``choice``) puts its correct answer and
+its three incorrect ones, shuffled as above, behind the letters A-D.
 """
 from __future__ import annotations
 
@@ -25,10 +36,10 @@ import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from mind_lib.answers import CHOICE_LETTERS, canonical_number
-from mind_lib.io import DataError, check_fields, iter_json_records
+from mind_lib.io import DataError, check_fields, iter_csv_records, iter_json_records
 from mind_lib.tasks.base import Example
 
 Options = list[tuple[str, str]]  # (letter, text)
@@ -79,6 +90,16 @@ def _gold_scored_option(value: Any, options: Options) -> str:
     return next(letter for letter, text in options if text == best)
 
 
+def _gold_option_text(value: Any, options: Options) -> str:
+    """GPQA: the letter of the option whose text is the correct answer's."""
+    text = value.strip() if isinstance(value, str) else value
+    letters = [letter for letter, option in options if option == text]
+    if len(letters) != 1:
+        raise ValueError(f"the correct answer {text!r:.60} is {'not' if not letters else 'more than once'} "
+                         f"among the options")
+    return letters[0]
+
+
 def _gold_text(value: Any, options: Options) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"expected a non-empty string, got {value!r:.60}")
@@ -121,6 +142,13 @@ def _options_label_text(value: Any) -> Options:
     return [(c["label"].strip().upper(), c["text"].strip()) for c in value]
 
 
+def _options_listed(value: Any) -> Options:
+    """Options held in several fields (GPQA's correct and incorrect answers), lettered in order."""
+    if not isinstance(value, list) or len(value) > len(CHOICE_LETTERS):
+        raise ValueError(f"expected a list of 1 to {len(CHOICE_LETTERS)} option texts")
+    return list(zip(CHOICE_LETTERS, value))
+
+
 def _options_scored(value: Any) -> Options:
     """BIG-bench: the keys of ``target_scores``, lettered in order."""
     if not isinstance(value, dict) or not value or len(value) > len(CHOICE_LETTERS):
@@ -143,8 +171,9 @@ class RecordFormat:
     gold: Callable[[Any, Options], str]
     id: str | None = None
     """Field holding the source's own id, if it has one."""
-    options: tuple[str, Callable[[Any], Options]] | None = None
-    """(field, reader) of the answer options of a multiple-choice benchmark."""
+    options: tuple[str | tuple[str, ...], Callable[[Any], Options]] | None = None
+    """(field, reader) of the answer options of a multiple-choice benchmark; with several fields
+    (non-empty texts), the reader gets the list of their values."""
     shuffle_options: bool = False
     container: str | None = None
     """Key of the record list when the file is one JSON object (BIG-bench: "examples")."""
@@ -169,6 +198,8 @@ class Benchmark:
     """split -> file name inside the benchmark's folder (public layout)."""
     format: RecordFormat
     hub: HubSource | None = None
+    where: str | None = None
+    """Where to get the files when there is no hub copy (said when ``path`` is missing)."""
 
 
 _ARITH_KOJIMA = RecordFormat(question=("sQuestion",), answer="lSolutions.0", gold=_gold_number, id="iIndex")
@@ -177,6 +208,15 @@ _SVAMP = RecordFormat(question=("Body", "Question"), answer="Answer", gold=_gold
                       meta=(("equation", "Equation"), ("type", "Type")))
 _AQUA = RecordFormat(question=("question",), answer="correct", gold=_gold_letter,
                      options=("options", _options_prefixed), meta=(("rationale", "rationale"),))
+
+
+_MATH500 = RecordFormat(question=("problem",), answer="answer", gold=_gold_text, id="unique_id",
+                        meta=(("solution", "solution"), ("subject", "subject"), ("level", "level")))
+_GPQA = RecordFormat(question=("Question",), answer="Correct Answer", gold=_gold_option_text, id="Record ID",
+                     options=(("Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3"),
+                              _options_listed),
+                     shuffle_options=True,  # the source lists the correct answer first
+                     meta=(("domain", "High-level domain"), ("subdomain", "Subdomain")))
 
 
 def _bigbench_choice(shuffle: bool) -> RecordFormat:
@@ -222,6 +262,12 @@ BENCHMARKS: dict[str, Benchmark] = {
                                         RecordFormat(question=("question",), answer="answer", gold=_gold_text))),
     "date_understanding": Benchmark("choice", {"test": "task.json"}, _bigbench_choice(shuffle=True)),
     "tracking_shuffled_objects": Benchmark("choice", {"test": "task.json"}, _bigbench_choice(shuffle=False)),
+    "math500": Benchmark("math", {"test": "test.jsonl"}, _MATH500,
+                         HubSource("HuggingFaceH4/MATH-500", None, {"test": "test"}, _MATH500)),
+    "gpqa_diamond": Benchmark("choice", {"test": "gpqa_diamond.csv"}, _GPQA,
+                              where="its authors ship it only in a password-protected archive (dataset.zip of "
+                                    "https://github.com/idavidrein/gpqa, password in its README) to keep it out "
+                                    "of training data: unzip it and pass the path of gpqa_diamond.csv"),
 }
 
 
@@ -230,11 +276,17 @@ BENCHMARKS: dict[str, Benchmark] = {
 
 
 def read_records(path: str | Path, container: str | None = None,
-                 required: Mapping[str, type | tuple[type, ...]] | None = None) -> Iterator[tuple[int, dict]]:
-    """Yield ``(line, record)`` from a JSONL file, a JSON list, or the ``container`` list of one
-    JSON object; ``line`` is the JSONL line or the 1-based position in the list. Records must be
-    objects holding the ``required`` fields (``DataError`` otherwise)."""
-    records: Iterable[tuple[int, Any]] = iter_json_records(path)
+                 required: Mapping[str, type | tuple[type, ...]] | None = None,
+                 csv_columns: Sequence[str] = ()) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line, record)`` from a JSONL file, a JSON list, the ``container`` list of one JSON
+    object, or a ``.csv`` file whose header names the ``csv_columns``; ``line`` is the JSONL/CSV
+    line or the 1-based position in the list. Records must be objects holding the ``required``
+    fields (``DataError`` otherwise)."""
+    records: Iterable[tuple[int, Any]]
+    if Path(path).suffix.lower() == ".csv":
+        records = iter_csv_records(path, csv_columns)
+    else:
+        records = iter_json_records(path)
     if container is not None:
         _, top = next(iter(records), (1, None))
         if not isinstance(top, dict) or not isinstance(top.get(container), list):
@@ -256,28 +308,47 @@ def _field(rec: dict, dotted: str, source: str, line: int) -> Any:
     return value
 
 
+def _text_field(rec: dict, dotted: str, source: str, line: int) -> str:
+    text = _field(rec, dotted, source, line)
+    if not isinstance(text, str) or not text.strip():
+        raise DataError(source, line, dotted, f"expected a non-empty string, got {text!r:.60}")
+    return text.strip()
+
+
+def _option_fields(fmt: RecordFormat) -> tuple[str, ...]:
+    if not fmt.options:
+        return ()
+    return (fmt.options[0],) if isinstance(fmt.options[0], str) else fmt.options[0]
+
+
+def _options(fmt: RecordFormat, rec: dict, seed: Callable[[], str], source: str, line: int) -> Options:
+    """The lettered options of a multiple-choice record, shuffled with ``seed()`` if the format says so."""
+    fields, reader = fmt.options
+    if isinstance(fields, str):
+        raw, where = _field(rec, fields, source, line), fields
+    else:
+        raw, where = [_text_field(rec, f, source, line) for f in fields], ", ".join(fields)
+    try:
+        options = reader(raw)
+    except ValueError as e:
+        raise DataError(source, line, where, str(e)) from None
+    if fmt.shuffle_options:
+        texts = [t for _, t in options]
+        random.Random(seed()).shuffle(texts)
+        options = list(zip(CHOICE_LETTERS, texts))
+    return options
+
+
 def parse_record(name: str, fmt: RecordFormat, kind: str, rec: dict, *, split: str, index: int,
                  source: str, line: int) -> Example:
     """Turn one source record into an ``Example`` (the one parser behind every benchmark)."""
-    parts = []
-    for f in fmt.question:
-        text = _field(rec, f, source, line)
-        if not isinstance(text, str) or not text.strip():
-            raise DataError(source, line, f, f"expected a non-empty string, got {text!r:.60}")
-        parts.append(text.strip())
-    question = " ".join(parts)
+    question = " ".join(_text_field(rec, f, source, line) for f in fmt.question)
     options: Options = []
     if fmt.options:
-        opt_field, reader = fmt.options
-        raw_options = _field(rec, opt_field, source, line)
-        try:
-            options = reader(raw_options)
-        except ValueError as e:
-            raise DataError(source, line, opt_field, str(e)) from None
-        if fmt.shuffle_options:
-            texts = [t for _, t in options]
-            random.Random(f"{name}-{index}").shuffle(texts)
-            options = list(zip(CHOICE_LETTERS, texts))
+        def seed() -> str:  # see the module docstring
+            return f"{name}-{_field(rec, fmt.id, source, line)}" if fmt.id else f"{name}-{index}"
+
+        options = _options(fmt, rec, seed, source, line)
         question += "\nAnswer Choices: " + " ".join(f"({letter}) {text}" for letter, text in options)
     raw_answer = _field(rec, fmt.answer, source, line)
     try:
@@ -301,7 +372,15 @@ def _parse_all(name: str, bench: Benchmark, fmt: RecordFormat, records: Iterable
             raise DataError(source, line, fmt.id, f"duplicate id {ex.id!r} (first at {seen[ex.id]})")
         seen[ex.id] = line
         out.append(ex)
+    if not out:
+        raise DataError(source, None, None, f"no records: an empty {name} suite would score nothing")
     return out
+
+
+def _csv_columns(fmt: RecordFormat) -> list[str]:
+    """The top-level fields a format reads (a CSV's header must name them)."""
+    fields = [*fmt.question, fmt.answer, *([fmt.id] if fmt.id else []), *_option_fields(fmt)]
+    return list(dict.fromkeys(f.split(".")[0] for f in fields))
 
 
 def _resolve_file(name: str, bench: Benchmark, path: Path, split: str) -> Path:
@@ -328,7 +407,9 @@ def load_benchmark(name: str, path: str | Path | None = None, split: str = "test
     """The examples of benchmark ``name`` (a key of ``BENCHMARKS``) for ``split``.
 
     ``path``: a file, or the benchmark's folder in the public layout; None reads the hub copy.
-    Raises ``ValueError`` for an unknown name or split, ``DataError`` for a bad record.
+    Raises ``ValueError`` for an unknown name or split (or no path where there is no hub copy),
+    ``FileNotFoundError`` naming a missing file, ``DataError`` for a bad record, a missing CSV
+    column or a file without records.
     """
     if name not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}")
@@ -336,9 +417,10 @@ def load_benchmark(name: str, path: str | Path | None = None, split: str = "test
     if path is not None:
         file = _resolve_file(name, bench, Path(path), split)
         fmt = bench.format
-        return _parse_all(name, bench, fmt, read_records(file, fmt.container), split, str(file))
+        records = read_records(file, fmt.container, csv_columns=_csv_columns(fmt))
+        return _parse_all(name, bench, fmt, records, split, str(file))
     if bench.hub is None:
         raise ValueError(f"{name}: no hub copy with a known schema; pass path= (a file or the folder holding "
-                         f"{', '.join(bench.files.values())})")
+                         f"{', '.join(bench.files.values())})" + (f"; {bench.where}" if bench.where else ""))
     source, records = _hub_records(name, bench.hub, split)
     return _parse_all(name, bench, bench.hub.format, records, split, source)

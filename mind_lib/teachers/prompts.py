@@ -60,6 +60,14 @@ EXEMPLARS: dict[str, tuple[tuple[str, str], ...]] = {
         ('Take the last letters of each word in "Larry Page Ada" and concatenate them.',
          'The last letters are "y", "e" and "a". Concatenating them gives "yea". The answer is yea.'),
     ),
+    "math": (
+        ("If $f(x) = \\frac{3x-2}{x-2}$, what is the value of $f(0) + f(1)$?",
+         "$f(0) = \\frac{-2}{-2} = 1$ and $f(1) = \\frac{1}{-1} = -1$, so $f(0) + f(1) = 0$. "
+         "The answer is $0$."),
+        ("What is the length of the diagonal of a square with side $3$?",
+         "By Pythagoras the diagonal is $\\sqrt{3^2 + 3^2} = \\sqrt{18} = 3\\sqrt{2}$. "
+         "The answer is $3\\sqrt{2}$."),
+    ),
 }
 
 ANSWER_FORMAT: dict[str, str] = {
@@ -67,6 +75,7 @@ ANSWER_FORMAT: dict[str, str] = {
     "yesno": "yes or no",
     "choice": "the letter of the correct choice",
     "text": "the answer text itself",
+    "math": "the final answer in LaTeX between dollar signs",
 }
 
 
