@@ -1,6 +1,6 @@
 """MIND's overhead: wall time per trained target token of ``mind`` / ``mcc_kd`` on the same items.
 
-Same tiny student (4 layers, d_model 128), same items (every rationale of the five built-in teachers
+Same tiny student (4 layers, d_model 128), same items (every rationale of the eight built-in paradigms
 for the world's training questions), same whole-question batches, same token budget, same thread count;
 MIND also reads the feedback set (its Spearman probe). Each method trains in its own child process,
 ``--repeats`` times, alternating; the ratio uses the median times of the training loop (MetaNet forward,
@@ -30,13 +30,14 @@ def build(args):
     from mind_lib.strategies import get_strategy
     from mind_lib.student import StudentParams, build_tiny_student, train_word_tokenizer
     from mind_lib.tasks.world import generate_world
-    from mind_lib.teachers.builtin import STYLES, BuiltinTeacher
+    from mind_lib.styles import PARADIGMS
+    from mind_lib.teachers.builtin import BuiltinTeacher
 
     world = generate_world(WorldParams(n_train=args.questions, n_feedback=100, n_test=1, n_general_train=1,
                                        n_general_test=1))
 
     def rows(examples):
-        return [make_row(e, s, s, 0, BuiltinTeacher(s, s).write(e, 0, 0)[0], {}) for s in STYLES for e in examples]
+        return [make_row(e, s, s, 0, BuiltinTeacher(s, s).write(e, 0, 0)[0], {}) for s in PARADIGMS for e in examples]
 
     train_rows, fb_rows = rows(world["train"]), rows(world["feedback"])
     options = ({"meta_accum": args.meta_accum, "probe_every": args.probe_every, "warmup_epochs": 1}

@@ -31,13 +31,14 @@ def main() -> None:
     from mind_lib.config import WorldParams, load_params
     from mind_lib.student import build_tiny_student, n_parameters, train_word_tokenizer
     from mind_lib.tasks.world import generate_world
-    from mind_lib.teachers.builtin import STYLES, BuiltinTeacher
+    from mind_lib.styles import PARADIGMS
+    from mind_lib.teachers.builtin import BuiltinTeacher
     from mind_lib.trainer import TrainParams, build_optimizer
 
     size = load_params(sections=("student",)).student  # params.yaml's student (profiles applied)
     examples = generate_world(WorldParams(n_train=200, n_feedback=1, n_test=1, n_general_train=1,
                                           n_general_test=1))["train"]
-    texts = [e.question for e in examples] + [BuiltinTeacher(st, st).write(e, 0, 0)[0] for st in STYLES for e in examples]
+    texts = [e.question for e in examples] + [BuiltinTeacher(st, st).write(e, 0, 0)[0] for st in PARADIGMS for e in examples]
     tokenizer = train_word_tokenizer(texts + ["Answer:"], vocab_size=size.vocab_size, max_len=size.max_len)
     model = build_tiny_student(size, tokenizer)
     torch.manual_seed(0)

@@ -1,7 +1,7 @@
 """Training throughput: ``mind_lib.trainer.train`` vs ``transformers.Trainer`` on the same work.
 
-Same tiny student (default size: 4 layers, d_model 128), same items (every rationale of the five
-built-in teachers for the world's training questions: ``ftcot_diverse``), same batch size, same
+Same tiny student (default size: 4 layers, d_model 128), same items (every rationale of the eight
+built-in paradigms for the world's training questions: ``ftcot_diverse``), same batch size, same
 number of epochs, same thread count. Each trainer runs in its own child process, so that its peak
 memory (``resource.getrusage``) is its own and neither inherits the other's warm caches.
 
@@ -36,13 +36,14 @@ def build(args):
     from mind_lib.strategies import get_strategy
     from mind_lib.student import StudentParams, build_tiny_student, train_word_tokenizer
     from mind_lib.tasks.world import generate_world
-    from mind_lib.teachers.builtin import STYLES, BuiltinTeacher
+    from mind_lib.styles import PARADIGMS
+    from mind_lib.teachers.builtin import BuiltinTeacher
 
     world = generate_world(WorldParams(n_train=args.questions, n_feedback=1, n_test=1, n_general_train=1,
                                        n_general_test=1))
     examples = world["train"]
     rows = [make_row(e, style, style, 0, BuiltinTeacher(style, style).write(e, 0, 0)[0], {})
-            for style in STYLES for e in examples]
+            for style in PARADIGMS for e in examples]
     strategy = get_strategy("ftcot_diverse")
     student = StudentParams(max_len=512)
     tokenizer = train_word_tokenizer([e.question for e in examples] + [r["rationale"] for r in rows] + ["Answer:"],

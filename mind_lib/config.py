@@ -211,7 +211,7 @@ class TeacherSpec(Section):
         # check theirs against their constructors when they are built (``registry.spec_kwargs``).
         if self.backend == "builtin" and self.options:
             raise ValueError(f"teacher {self.name!r}: unknown option(s) {sorted(self.options)} for backend "
-                             f"'builtin'; allowed options: none (its settings are the fields style, error_rate, "
+                             f"'builtin'; allowed options: none (its settings are the fields style, paradigms, error_rate, "
                              f"slip_share and perspective)")
         return self
 
@@ -239,9 +239,10 @@ class CollectParams(Section):
     batch_size: int = Field(64, ge=1, le=100_000)
     """Questions per teacher call; each finished batch is on disk before the next starts."""
     teachers: list[TeacherSpec] = Field(default_factory=list)
+    """The teachers, each its own perspective, or one per paradigm (may be empty when the data stage brings
+    published rationales)."""
     difficulty: DifficultyParams | None = None
     """Keep a few hundred hard training questions (easy ones downsampled); null = every training question."""
-    """The teachers, each its own perspective (may be empty when the data stage brings published rationales)."""
 
     @model_validator(mode="after")
     def _unique_names(self):

@@ -29,8 +29,8 @@ TEXT_PERSPECTIVE = "text"
 
 # params.yaml's default runs; answer_only (the label-only baseline) is left to the paper profile because at
 # equal target tokens it needs ~5x a CoT run's wall time
-DEFAULT_RUNS = ["std_cot", "std_cot_equation", "std_cot_narrative", "std_cot_program",
-                "std_cot_backward", "ftcot_diverse", "mcc_kd", "dss", "mind"]
+DEFAULT_RUNS = ["std_cot_formal", "std_cot_intuitive", "std_cot_decomposition", "std_cot_planning", "std_cot_analogy",
+                "std_cot_socratic", "std_cot_contrastive", "std_cot_counterfactual", "ftcot_diverse", "mcc_kd", "mind"]
 
 
 class DistillParams(Section):

@@ -402,6 +402,57 @@ def latent_report(students: Mapping[str, tuple], base: tuple, questions: Sequenc
     return report
 
 
+def paradigm_clustering(states_by_paradigm: Mapping[str, np.ndarray], seed: int = 0, max_components: int = 16,
+                        dims: int = 20) -> dict:
+    """Do the paradigms occupy separate regions? A Dirichlet-process mixture on the states, scored against the labels.
+
+    ``states_by_paradigm``: paradigm -> ``(N_p, d)`` states (one layer). The states are standardised and reduced to
+    ``dims`` principal components; ``BayesianGaussianMixture`` with a Dirichlet-process prior (at most
+    ``max_components``, diagonal covariances, seeded) picks how many clusters the data support. Returns the number
+    of clusters used, and NMI and ARI between clusters and paradigm labels (1 = the paradigms are the clusters;
+    about 0 = unrelated).
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+    from sklearn.mixture import BayesianGaussianMixture
+    from sklearn.preprocessing import StandardScaler
+
+    groups = {k: np.asarray(v, dtype=np.float64) for k, v in states_by_paradigm.items() if len(v)}
+    X = np.concatenate(list(groups.values()))
+    y = np.concatenate([[k] * len(v) for k, v in groups.items()])
+    if len(groups) < 2 or len(X) < 4:
+        raise ValueError(f"paradigm clustering needs two paradigms and 4 states, got {len(groups)} and {len(X)}")
+    Z = StandardScaler().fit_transform(X)
+    Z = PCA(n_components=min(dims, len(X) - 1, X.shape[1]), random_state=seed).fit_transform(Z)
+    mixture = BayesianGaussianMixture(n_components=min(max_components, len(X)), covariance_type="diag",
+                                      weight_concentration_prior_type="dirichlet_process", max_iter=500,
+                                      random_state=seed).fit(Z)
+    clusters = mixture.predict(Z)
+    return {"clusters": int(len(np.unique(clusters))), "paradigms": len(groups), "n_states": int(len(X)),
+            "nmi": float(normalized_mutual_info_score(y, clusters)), "ari": float(adjusted_rand_score(y, clusters))}
+
+
+def paradigm_states(states: Mapping[str, dict], runs: Sequence[str], paradigms: Sequence[str]) -> dict[str, dict]:
+    """The last-layer states the paradigm analysis reads, per group (docs/method.md §5):
+
+    - ``single_paradigm``: each single-paradigm student ``std_cot_<p>`` on held-out rationales of its own paradigm p;
+    - each other run (e.g. ``mind``, ``mcc_kd``): its own states on every paradigm's held-out rationales.
+    Groups with fewer than two paradigms are left out.
+    """
+    out: dict[str, dict] = {}
+    single = {p: states[f"std_cot_{p}"]["perspectives"][p][-1] for p in paradigms
+              if "perspectives" in states.get(f"std_cot_{p}", {}) and p in states[f"std_cot_{p}"]["perspectives"]}
+    if len(single) >= 2:
+        out["single_paradigm"] = single
+    for run in runs:
+        if run.startswith("std_cot") or "perspectives" not in states.get(run, {}):
+            continue
+        own = {p: v[-1] for p, v in states[run]["perspectives"].items() if p in paradigms}
+        if len(own) >= 2:
+            out[run] = own
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # figures
 
@@ -532,6 +583,7 @@ def run_latent(params, paths, states: dict | None = None) -> dict:
                   "methods": {}}
         write_json(paths.metrics / "latent.json", report)
         return report
+    states = {} if states is None else states
     questions = load_split(paths.world, "test_id")[:cfg.n_questions]
     general = load_split(paths.world, "general_test")[:cfg.n_general]
     text_of = {e.id: e.question for e in questions}
@@ -550,5 +602,9 @@ def run_latent(params, paths, states: dict | None = None) -> dict:
                                n_classes=cfg.n_classes, per_perspective=cfg.per_perspective, states=states)
     finally:
         torch.set_num_threads(threads)  # a notebook kernel or test process keeps its own setting
+    from mind_lib.styles import PARADIGMS
+
+    report["paradigm_clusters"] = {group: paradigm_clustering(by_paradigm, seed=cfg.seed) for group, by_paradigm in
+                                   paradigm_states(states, params.distill.runs, PARADIGMS).items()}
     write_json(paths.metrics / "latent.json", report)
     return report

@@ -158,7 +158,8 @@ def comparison_markdown(summary: dict) -> str:
             best[c] = sub["acc"].min() if c == "forgetting" else sub["acc"].max()
     lines = ["| method | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
     single = best_single_teacher(summary)
-    rows_out = [(m, m) for m in methods] + ([(f"best single teacher ({single})", single)] if single else [])
+    rows_out = [(ZERO_SHOT if m == "base_student" else m, m) for m in methods] + (
+        [(f"best single perspective ({single})", single)] if single else [])
     for label, m in rows_out:
         cells = []
         for c in cols:
@@ -174,6 +175,21 @@ def comparison_markdown(summary: dict) -> str:
                 text = f"**{text}**"
             cells.append(text)
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+ZERO_SHOT = "zero-shot CoT (base student)"  # the base student asked as is: the paper's zero-shot CoT baseline
+
+
+def paradigm_cluster_markdown(latent: dict) -> str | None:
+    """The paradigm-cluster table of the latent stage (clusters found, NMI, ARI per group), or None without one."""
+    groups = latent.get("paradigm_clusters") or {}
+    if not groups:
+        return None
+    lines = ["| states | paradigms | clusters found | NMI | ARI |", "|---|---|---|---|---|"]
+    for group, r in groups.items():
+        name = "single-paradigm students, each on its own paradigm" if group == "single_paradigm" else group
+        lines.append(f"| {name} | {r['paradigms']} | {r['clusters']} | {r['nmi']:.3f} | {r['ari']:.3f} |")
     return "\n".join(lines)
 
 

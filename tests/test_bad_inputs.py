@@ -103,18 +103,18 @@ def test_unknown_option_of_a_builtin_teacher(tmp_path):
     path = write_params(tmp_path, lambda r: r["collect"]["teachers"][0].update(options={"temperature": 0.2}))
     message = load_error(path)
     assert "collect.teachers.0" in message
-    assert "teacher 'equation': unknown option(s) ['temperature'] for backend 'builtin'; allowed options: none" in message
+    assert "teacher 'teacher': unknown option(s) ['temperature'] for backend 'builtin'; allowed options: none" in message
 
 
 def test_reference_must_be_a_configured_run(tmp_path):
     path = write_params(tmp_path, lambda r: r["evaluate"].update(reference="mnid"))
-    assert ("evaluate.reference: 'mnid' is not one of the configured runs (distill.runs): std_cot, "
-            "std_cot_equation") in load_error(path)
+    assert ("evaluate.reference: 'mnid' is not one of the configured runs (distill.runs): std_cot_formal, "
+            "std_cot_intuitive") in load_error(path)
     # checked after the profile's overrides: the smoke profile trains fewer runs
-    path = write_params(tmp_path, lambda r: r["evaluate"].update(reference="std_cot_equation"))
-    assert load_params(path, profile="default").evaluate.reference == "std_cot_equation"
-    assert ("evaluate.reference: 'std_cot_equation' is not one of the configured runs (distill.runs): answer_only, "
-            "std_cot, ftcot_diverse, dss, mind") in load_error(path, profile="smoke")
+    path = write_params(tmp_path, lambda r: r["evaluate"].update(reference="std_cot_intuitive"))
+    assert load_params(path, profile="default").evaluate.reference == "std_cot_intuitive"
+    assert ("evaluate.reference: 'std_cot_intuitive' is not one of the configured runs (distill.runs): answer_only, "
+            "std_cot, std_cot_analogy, ftcot_diverse, mcc_kd, dss, mind") in load_error(path, profile="smoke")
     # the evaluate stage alone (sections=...) is checked against distill.runs too
     with pytest.raises(ValueError, match="evaluate.reference"):
         load_params(path, profile="smoke", sections=("evaluate",))

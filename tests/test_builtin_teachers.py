@@ -1,4 +1,5 @@
-"""Built-in teachers: five distinct styles, honoured error rates, no leaked structure, determinism."""
+"""Built-in teachers: the eight paradigms and the five classic styles, honoured error rates, no leaked
+structure or answer, determinism."""
 import math
 import re
 
@@ -7,8 +8,11 @@ import pytest
 from mind_lib.answers import extract_answer
 from mind_lib.config import WorldParams
 from mind_lib.tasks.world import generate_world
-from mind_lib.teachers.builtin import STYLES, BuiltinTeacher, render, work_steps
+from mind_lib.config import TeacherSpec
+from mind_lib.styles import CLASSIC_STYLES, PARADIGMS, STYLES
 from mind_lib.tasks.world import stable_rng
+from mind_lib.teachers.builtin import PARADIGM_ERROR_RATE, BuiltinTeacher, render, work_steps
+from mind_lib.teachers.registry import build_teachers
 
 WORLD = generate_world(WorldParams(n_train=600, n_feedback=5, n_test=50, n_general_train=5, n_general_test=5))
 TRAIN = WORLD["train"]
@@ -22,8 +26,75 @@ def test_error_free_teachers_are_always_right_and_styles_differ():
             assert extract_answer(text, "number") == e.answer, (style, text)
     mean_len = {s: sum(len(BuiltinTeacher(s, s).write(e, 0, 0)[0].split()) for e in TRAIN) / len(TRAIN)
                 for s in STYLES}
-    assert min(mean_len, key=mean_len.get) == "equation"  # terse
-    assert max(mean_len, key=mean_len.get) == "expert"  # the long "optimal" rationale
+    classic = {s: mean_len[s] for s in CLASSIC_STYLES}
+    assert min(classic, key=classic.get) == "equation"  # terse
+    assert max(classic, key=classic.get) == "expert"  # the long "optimal" rationale
+    paradigm = [mean_len[s] for s in PARADIGMS]
+    assert max(paradigm) > 1.4 * min(paradigm)  # lengths differ: some paradigms are harder to imitate
+
+
+# what makes each paradigm its own route (docs/method.md §1.2), checked on every training problem
+ROUTE = {"formal": r"^Let y0 = \d+\. y1 = y0 ", "intuitive": r"^Picture the \w+ as one pile",
+         "decomposition": r"^Part 1: the amount after the first change\.", "planning": r"^Plan: start from \d+ and apply",
+         "analogy": r"^This works like a counter\.", "socratic": r"^How many \w+ are there at the start\? \d+\.",
+         "contrastive": r"^Candidate answers: \d+ if no change counted", "counterfactual": r"^Without any change, "}
+
+
+def test_each_paradigm_takes_its_own_route():
+    for e in TRAIN[:200]:
+        texts = {p: BuiltinTeacher(p, p, 0.0).write(e, 0, 0)[0] for p in PARADIGMS}
+        for p, text in texts.items():
+            assert re.search(ROUTE[p], text), (p, text)
+        n = len(e.meta["steps"])
+        assert not re.search(r"[-+x/=]", texts["intuitive"].split(" The answer is")[0])  # no symbols
+        assert texts["socratic"].count("?") == n + 3  # start, one per change, "any left?", "how many now?"
+        assert texts["counterfactual"].count("instead of") == n
+        assert texts["contrastive"].count(" = ") == n + 1  # the candidate's step, then the full chain
+        plan, execution = texts["planning"].split("Carrying out the plan:")
+        assert "=" not in plan and execution.count("=") == n  # the plan is stated before it is executed
+
+
+def test_no_paradigm_shows_the_answer_before_computing_it():
+    """Where the answer differs from every number of the story and every intermediate value, it first appears
+    after every intermediate value has been written (it is computed, never announced)."""
+    checked = 0
+    for e in TRAIN:
+        steps = BuiltinTeacher("f", "formal", 0.0).write(e, 0, 0)[1]
+        inter = [e.meta["start"]] + [s.shown for s in steps[:-1]]
+        operands = [s.k for s in steps]
+        answer = int(e.answer)
+        if answer in inter or answer in operands:
+            continue
+        checked += 1
+        for p in PARADIGMS:
+            # indices are not amounts: the formal paradigm's state names (y2) and the numbered parts (Part 2:)
+            text = re.sub(r"\by\d+|Part \d+:", "_", BuiltinTeacher(p, p, 0.0).write(e, 0, 0)[0])
+            first = re.search(rf"(?<!\d){answer}(?!\d)", text).start()
+            for v in inter:
+                assert re.search(rf"(?<!\d){v}(?!\d)", text[:first]), (p, v, text)
+    assert checked > 100
+
+
+def test_each_paradigm_has_its_own_error_rate():
+    assert len(set(PARADIGM_ERROR_RATE.values())) > 3 and set(PARADIGM_ERROR_RATE) == set(PARADIGMS)
+    for p in ("formal", "intuitive"):
+        steps = [s for e in TRAIN for s in BuiltinTeacher(p, p, error_rate=None).write(e, 1, 0)[1]]
+        rate = PARADIGM_ERROR_RATE[p]
+        observed = sum(s.error is not None for s in steps) / len(steps)
+        assert abs(observed - rate) < 4 * math.sqrt(rate * (1 - rate) / len(steps)), (p, observed)
+
+
+def test_one_teacher_writes_every_paradigm():
+    spec = TeacherSpec(name="t", backend="builtin", paradigms=list(PARADIGMS))
+    teachers = build_teachers(spec)
+    assert [t.name for t in teachers] == [f"t.{p}" for p in PARADIGMS]
+    assert [t.perspective for t in teachers] == list(PARADIGMS)
+    assert [t.error_rate for t in teachers] == [PARADIGM_ERROR_RATE[p] for p in PARADIGMS]
+    assert {t.error_rate for t in build_teachers(spec.model_copy(update={"error_rate": 0.0}))} == {0.0}
+    with pytest.raises(ValueError, match="paradigms must be distinct names"):
+        TeacherSpec(name="t", backend="builtin", paradigms=["formal", "poetic"])
+    with pytest.raises(ValueError, match="'style' or 'paradigms', not both"):
+        TeacherSpec(name="t", backend="builtin", style="formal", paradigms=["formal"])
 
 
 @pytest.mark.parametrize("rate", [0.05, 0.2])

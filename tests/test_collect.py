@@ -136,12 +136,16 @@ def test_stage_writes_filtered_splits_and_metrics(tmp_path):
     save_world(generate_world(params.world), paths.world)
     result, rows = run_collection(params, paths, progress=False)
     n_questions = params.world.n_train + params.world.n_feedback
-    assert len(rows) == n_questions * len(params.collect.teachers) * params.collect.n_per_question
+    paradigms = params.collect.teachers[0].paradigms  # one teacher writing every paradigm
+    assert len(rows) == n_questions * len(paradigms) * params.collect.n_per_question
     train = load_rationales(paths.rationales / "train.jsonl")
     assert train and all(r["correct"] for r in train)  # keep: correct
-    assert len(train) == sum(r["correct"] for r in rows if r["question_id"].startswith("train-"))
-    metrics = collection_metrics(params.profile, rows)
-    assert metrics["questions"] == n_questions
-    assert set(metrics["teachers"]) == {t.name for t in params.collect.teachers}
+    kept = set(result.selection["kept"])  # the difficulty filter's questions, and only theirs
+    assert len(kept) == params.collect.difficulty.n_questions and {r["question_id"] for r in train} == kept
+    assert len(train) == sum(r["correct"] for r in rows if r["question_id"] in kept)
+    metrics = collection_metrics(params.profile, rows, result.selection, train)
+    assert metrics["questions"] == n_questions and metrics["difficulty_filter"]["kept"] == len(kept)
+    assert set(metrics["teachers"]) == {f"teacher.{p}" for p in paradigms}
+    assert sum(metrics["train_trajectories"].values()) == len(train)
     again, _ = run_collection(params, paths, progress=False)  # a rerun is a no-op
     assert again.written == 0 and again.resumed == len(rows)

@@ -222,3 +222,31 @@ def test_latent_threads_are_checked():
     assert LatentParams().num_threads == 2
     with pytest.raises(ValueError, match="num_threads"):
         LatentParams(num_threads=-1)
+
+
+def test_paradigm_clustering_finds_separate_paradigms_and_not_mixed_ones():
+    from mind_lib.latent import paradigm_clustering
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=6.0, size=(4, 12))
+    apart = {f"p{i}": c + rng.normal(size=(40, 12)) for i, c in enumerate(centres)}
+    mixed = {f"p{i}": rng.normal(size=(40, 12)) for i in range(4)}
+    sep, mix = paradigm_clustering(apart), paradigm_clustering(mixed)
+    assert sep["nmi"] > 0.85 and sep["ari"] > 0.8 and 3 <= sep["clusters"] <= 8  # measured 0.91, 0.89, 7
+    assert mix["nmi"] < 0.2 and mix["ari"] < 0.1 and mix["clusters"] <= 2  # measured 0, 0, 1
+    assert sep == paradigm_clustering(apart)  # seeded
+    with pytest.raises(ValueError, match="two paradigms"):
+        paradigm_clustering({"p0": apart["p0"]})
+
+
+def test_paradigm_states_reads_single_paradigm_students_on_their_own_paradigm():
+    from mind_lib.latent import paradigm_states
+
+    layer = lambda v: np.full((3, 2, 4), v)  # noqa: E731  (layers, states, width)
+    states = {"std_cot_formal": {"perspectives": {"formal": layer(1.0), "socratic": layer(9.0)}},
+              "std_cot_socratic": {"perspectives": {"formal": layer(9.0), "socratic": layer(2.0)}},
+              "mind": {"perspectives": {"formal": layer(3.0), "socratic": layer(4.0)}}, "dss": {}}
+    out = paradigm_states(states, ["std_cot_formal", "std_cot_socratic", "mind", "dss"], ["formal", "socratic"])
+    assert set(out) == {"single_paradigm", "mind"}
+    assert out["single_paradigm"]["formal"][0, 0] == 1.0 and out["single_paradigm"]["socratic"][0, 0] == 2.0
+    assert out["mind"]["socratic"].shape == (2, 4)

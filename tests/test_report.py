@@ -39,8 +39,18 @@ def test_comparison_table_marks_the_best_per_column_and_the_best_single_teacher(
     assert "**55.0 [50.0, 60.0]**" in row["std_cot_equation"]  # best ID
     assert "**35.0 [30.0, 40.0]**" in row["ftcot_diverse"]  # best OOD
     assert "**+10.0**" in row["mind"]  # lowest forgetting
-    assert "best single teacher (std_cot_equation)" in row
-    assert "**" not in row["base_student"]  # the base student is a reference, not a contender
+    assert "best single perspective (std_cot_equation)" in row
+    assert "**" not in row[report.ZERO_SHOT]  # the base student (zero-shot CoT) is a reference, not a contender
+
+
+def test_paradigm_cluster_table():
+    latent = {"paradigm_clusters": {"single_paradigm": {"paradigms": 8, "clusters": 7, "nmi": 0.81, "ari": 0.62,
+                                                        "n_states": 512},
+                                    "mind": {"paradigms": 8, "clusters": 3, "nmi": 0.3, "ari": 0.1, "n_states": 512}}}
+    table = report.paradigm_cluster_markdown(latent).splitlines()
+    assert table[2] == "| single-paradigm students, each on its own paradigm | 8 | 7 | 0.810 | 0.620 |"
+    assert table[3] == "| mind | 8 | 3 | 0.300 | 0.100 |"
+    assert report.paradigm_cluster_markdown({"methods": {}}) is None
 
 
 def test_findings_are_computed_from_the_numbers_including_losses():
