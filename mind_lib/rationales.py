@@ -93,10 +93,15 @@ def world_rows_check(path: str | Path, world: str | Path) -> Callable[[dict, int
                                                        f"{world / path.name}: {RERUN_COLLECT}")
         for field, value in (("question", example.question), ("gold", example.answer)):
             if row[field] != value:
-                raise DataError(path, line, field, f"{row[field]!r:.80} is not the world's {value!r:.80} "
+                raise DataError(path, line, field, f"{_clip(row[field])} is not the world's {_clip(value)} "
                                                    f"({world / path.name}, {example.id}): {RERUN_COLLECT}")
 
     return check
+
+
+def _clip(text: str, width: int = 60) -> str:
+    """``text`` quoted, cut to ``width`` characters (a question in a one-line message)."""
+    return repr(text if len(text) <= width else text[:width - 3] + "...")
 
 
 def filter_rows(rows: Iterable[dict], keep: Keep) -> list[dict]:
