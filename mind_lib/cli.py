@@ -15,7 +15,7 @@ import sys
 
 from mind_lib.cli_distill import add_distill_parser, add_pretrain_parser
 from mind_lib.config import PROFILES, SECTIONS, explain, load_params
-from mind_lib.io import Paths
+from mind_lib.io import Paths, StageError
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -119,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as e:  # bad input: one clear line, no deep traceback
+    # bad input, or a stage that stopped for a reason the user resolves: one clear line, no deep traceback
+    except (ValueError, FileNotFoundError, StageError) as e:
         print(f"mind {args.command}: error: {e}", file=sys.stderr)
         return 2
 

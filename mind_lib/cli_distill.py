@@ -5,7 +5,9 @@
 
 Both read the ``student``, ``pretrain`` and ``distill`` sections of params.yaml (profiles
 applied) and the world/rationale files under the output root. Several GPUs:
-``accelerate launch -m mind_lib.cli distill ...``.
+``accelerate launch -m mind_lib.cli distill ...``. ``distill`` refuses, before any model is loaded, an
+``--out`` that is a file or is, contains or lies inside one of its inputs (base student, world, rationale
+folder), rationale rows of another world, and an ``--out`` another run is writing into.
 """
 from __future__ import annotations
 
@@ -14,10 +16,12 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import Callable
 
 from mind_lib.config import PROFILES, Section, load_params
 from mind_lib.io import Paths, find_repo_root
-from mind_lib.rationales import load_rationales
+from mind_lib.rationales import RERUN_COLLECT, load_rationales
+from mind_lib.tasks.base import world_fingerprint
 from mind_lib.tasks.world import load_split
 
 # torch, transformers and the training modules are imported by the commands, not here: building
@@ -45,11 +49,23 @@ def _resolve(root: Path, path: str | Path) -> Path:
     return path if path.is_absolute() else root / path
 
 
-def _rows(path: Path) -> list[dict]:
-    if not path.exists():
-        log.warning("%s: missing (run the collect stage); only methods without rationales can train", path)
-        return []
-    return load_rationales(path)
+def _rows(path: Path, what: str, world: Path | None = None,
+          build: Callable[[list[dict]], object] | None = None) -> list[dict]:
+    """The rationale rows of ``path`` (``what`` it is for), checked against the ``world`` folder's questions.
+
+    A missing file is an error naming it and the stage that writes it, unless the method builds its items
+    without any rationale row (``build([])`` succeeds: answer_only), or there is no method (``build`` None: the
+    pretraining vocabulary); then a warning, and no rows.
+    """
+    if path.exists():
+        return load_rationales(path, world=world)
+    if build is not None:
+        try:
+            build([])
+        except ValueError:
+            raise FileNotFoundError(f"{path}: missing {what} rationale file; {RERUN_COLLECT}") from None
+    log.warning("%s: missing (the %s rationale file; run the collect stage); going on without it", path, what)
+    return []
 
 
 def _print_once(result: dict) -> None:
@@ -59,21 +75,28 @@ def _print_once(result: dict) -> None:
 
 
 def cmd_distill(args) -> int:
-    from mind_lib.distill import distill, feature_cache_dir, replay_examples
+    from mind_lib.distill import check_out_dir, distill, feature_cache_dir, replay_examples
+    from mind_lib.strategies import get_strategy
 
     sections = load_training_params(args.params, args.profile)
     student, cfg = sections["student"], sections["distill"]
     paths = Paths.resolve(args.out_root)
+    student_path = _resolve(paths.root, args.student) if args.student else paths.base_student
+    # before anything is read: the run must not write into (or over) what it reads
+    check_out_dir(args.out, {"the base student": student_path, "the world": paths.world,
+                             "the rationale folder": paths.rationales})
+    strategy = get_strategy(args.method, cfg.methods.get(args.method))
+    train_examples = load_split(paths.world, args.train_split)
+    eval_examples = load_split(paths.world, args.eval_split) if args.eval_split else None
+    rows = _rows(paths.rationales / f"{args.train_split}.jsonl", f"training ({args.train_split!r} split)", paths.world,
+                 lambda r: strategy.text_items(train_examples, r))
+    eval_rows = _rows(paths.rationales / f"{args.eval_split}.jsonl", f"{args.eval_split} (--eval-split)", paths.world,
+                      lambda r: strategy.feedback_items(eval_examples, r)) if args.eval_split else None
     summary = distill(
-        args.method, args.seed, args.out,
-        train_examples=load_split(paths.world, args.train_split),
-        rows=_rows(paths.rationales / f"{args.train_split}.jsonl"),
-        eval_examples=load_split(paths.world, args.eval_split) if args.eval_split else None,
-        eval_rows=_rows(paths.rationales / f"{args.eval_split}.jsonl") if args.eval_split else None,
-        student=student, params=cfg.train, options=cfg.methods.get(args.method),
-        student_path=_resolve(paths.root, args.student) if args.student else paths.base_student,
-        max_steps=args.max_steps, replay_examples=replay_examples(paths.world, cfg.train), resume=args.resume,
-        cache_dir=feature_cache_dir(paths.models))
+        args.method, args.seed, args.out, train_examples=train_examples, rows=rows, eval_examples=eval_examples,
+        eval_rows=eval_rows, student=student, params=cfg.train, options=cfg.methods.get(args.method),
+        student_path=student_path, max_steps=args.max_steps, replay_examples=replay_examples(paths.world, cfg.train),
+        resume=args.resume, cache_dir=feature_cache_dir(paths.models), world=world_fingerprint(paths.world))
     _print_once({k: summary[k] for k in ("method", "finished", "steps", "target_tokens") if k in summary})
     return 0
 
@@ -102,7 +125,8 @@ def cmd_pretrain(args) -> int:
     summary = pretrain_student(
         out,
         examples=load_split(paths.world, "general_train"), texts=[e.question for e in load_split(paths.world, "train")],
-        vocab_texts=[r["rationale"] for r in _rows(vocab_file)], eval_examples=load_split(paths.world, "general_test"),
+        vocab_texts=[r["rationale"] for r in _rows(vocab_file, "vocabulary")],
+        eval_examples=load_split(paths.world, "general_test"),
         student=student, params=params, resume=args.resume)
     _print_once({k: summary[k] for k in ("finished", "steps", "target_tokens") if k in summary})
     return 0

@@ -18,7 +18,7 @@ from typing import Sequence
 
 from tqdm.auto import tqdm
 
-from mind_lib.io import append_jsonl, repair_truncated_tail, write_jsonl
+from mind_lib.io import StageError, append_jsonl, repair_truncated_tail, write_jsonl
 from mind_lib.rationales import load_rationales, make_row, row_key
 from mind_lib.tasks.base import Example
 from mind_lib.teachers.base import Teacher
@@ -144,9 +144,22 @@ def run_collection(params, paths, progress: bool = True) -> tuple[CollectResult,
 
     Writes ``collected.jsonl`` (every rationale the teachers wrote, resumable) and, per split,
     ``<split>.jsonl`` holding the rows kept by ``collect.keep``, together with any published rationale
-    rows the data stage brought (``world.source: public``). Returns the result and all rows.
+    rows the data stage brought (``world.source: public``), each stamped with the world's fingerprint
+    (``world``) for distillation to check. Returns the result and all rows.
+
+    Runs under ``data/rationales/.lock`` (a second collection into the same root is refused). Fails with a
+    ``StageError`` when questions are still missing (the split files are written with what there is; run
+    again) or when a split is left without a usable row (the split files are then not written).
     """
+    from mind_lib.io import output_lock
+
+    with output_lock(paths.rationales):
+        return _run_collection(params, paths, progress)
+
+
+def _run_collection(params, paths, progress: bool) -> tuple[CollectResult, list[dict]]:
     from mind_lib.rationales import filter_rows
+    from mind_lib.tasks.base import world_fingerprint
     from mind_lib.tasks.world import load_split
     from mind_lib.teachers.registry import build_teachers
 
@@ -169,18 +182,27 @@ def run_collection(params, paths, progress: bool = True) -> tuple[CollectResult,
     rows = load_rationales(collected, allow_empty=True) + (
         [r for r in load_rationales(published) if r["question_id"] in wanted] if published.exists() else [])
     split_of = {e.id: e.split for e in examples}
-    if cfg.difficulty is not None and "train" in cfg.splits:
+    world = world_fingerprint(paths.world)
+    if cfg.difficulty is not None and "train" in cfg.splits and result.complete:
+        # the filter reads every paradigm's verdict on a question, so it waits for a complete collection
         result.selection = _difficulty_filter(examples, rows, cfg.difficulty)
-        kept = set(result.selection["kept"])
-        split_of = {q: s for q, s in split_of.items() if s != "train" or q in kept}
-    for split in cfg.splits:
-        write_jsonl(paths.rationales / f"{split}.jsonl",
-                    filter_rows((r for r in rows if split_of.get(r["question_id"]) == split), cfg.keep))
+        chosen = set(result.selection["kept"])
+        split_of = {q: s for q, s in split_of.items() if s != "train" or q in chosen}
+    # every row was just checked against these questions (collect moves the others to the stale file)
+    by_split = {split: [r for r in rows if split_of.get(r["question_id"]) == split] for split in cfg.splits}
+    kept = {split: [{**r, "world": world} for r in filter_rows(rs, cfg.keep)] for split, rs in by_split.items()}
     if not result.complete:
+        for split in cfg.splits:
+            write_jsonl(paths.rationales / f"{split}.jsonl", kept[split])
         # Fail the stage (DVC must not record a partial collection as done); everything is kept.
         counts = {t: len(q) for t, q in result.missing.items() if q}
-        raise RuntimeError(f"collection incomplete, questions missing per teacher: {counts}; "
-                           f"the {len(rows)} rows collected are kept in {collected}; run the stage again")
+        raise StageError(f"collection incomplete, questions missing per teacher: {counts}; "
+                         f"the {len(rows)} rows collected are kept in {collected}; run the stage again")
+    for split in cfg.splits:
+        if not any(r["rationale"].strip() for r in kept[split]):
+            raise StageError(_no_usable_rows(paths.rationales / f"{split}.jsonl", by_split[split], cfg.keep, collected))
+    for split in cfg.splits:
+        write_jsonl(paths.rationales / f"{split}.jsonl", kept[split])
     return result, rows
 
 
@@ -204,6 +226,16 @@ def survivors_by_perspective(train_rows: Sequence[dict]) -> dict[str, int]:
     for r in train_rows:
         out[r["perspective"]] = out.get(r["perspective"], 0) + 1
     return dict(sorted(out.items()))
+
+
+def _no_usable_rows(path: Path, rows: Sequence[dict], keep: str, collected: Path) -> str:
+    """Why ``path`` would hold no usable rationale: each teacher's rows and accuracy on its split."""
+    if not rows:
+        return f"{path}: no rationale for any of the split's questions (no teacher wrote one); check collect.teachers"
+    teachers = ", ".join(f"{s['teacher']} {s['accuracy']:.0%} of {s['n']}" for s in teacher_summary(rows))
+    return (f"{path}: no usable rationale (keep: {keep} left none with text); teachers' accuracy on the split: "
+            f"{teachers}; check the teachers (collect.teachers) or collect.keep (all {len(rows)} rows are kept "
+            f"in {collected})")
 
 
 def collection_metrics(profile: str, rows: Sequence[dict], selection: dict | None = None,

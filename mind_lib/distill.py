@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any, Sequence
 
 from pydantic import Field, model_validator
 
 from mind_lib.config import Section
-from mind_lib.io import folder_digest
+from mind_lib.io import folder_digest, output_lock
 from mind_lib.strategies import get_strategy, strategy_names
 from mind_lib.strategies.base import TextItem, build_item_set
 from mind_lib.student import StudentParams, build_tiny_student, load_student, train_word_tokenizer
-from mind_lib.tasks.base import Example
+from mind_lib.tasks.base import Example, world_fingerprint
 from mind_lib.trainer import TrainParams, train
 
 log = logging.getLogger(__name__)
@@ -64,18 +65,23 @@ def distill(method: str, seed: int, out_dir: str | os.PathLike, *, train_example
             eval_examples: Sequence[Example] | None = None, eval_rows: Sequence[dict] | None = None,
             student_path: str | os.PathLike | None = None, max_steps: int | None = None,
             replay_examples: Sequence[Example] | None = None, resume: bool = False,
-            cache_dir: str | os.PathLike | None = None) -> dict:
+            cache_dir: str | os.PathLike | None = None, world: str | None = None) -> dict:
     """Distil ``method`` into the student at ``student_path`` (default ``student.path``); returns the summary.
 
     ``seed`` overrides ``params.seed`` (data order, dropout, LoRA init) and ``max_steps`` (if given)
     ``params.max_steps``. The eval loss is measured on ``eval_examples``/``eval_rows`` items built by
     the same method. ``replay_examples`` (the general suite's training split) are rehearsed as in
-    pretraining when ``params.replay_share`` > 0. The data are checked before the model is loaded.
+    pretraining when ``params.replay_share`` > 0. The data and ``out_dir`` (not a file, not the starting
+    student's folder: ``check_out_dir``) are checked before the model is loaded; the run writes under
+    ``out_dir/.lock`` (a second run into the same folder is refused, ``output_lock``).
     ``cache_dir``: where a strategy may cache what it computes once per data and base student (MIND's encoder
-    vectors); None = no cache.
+    vectors); None = no cache. ``world``: the fingerprint of the world the examples come from
+    (``tasks.base.world_fingerprint``), recorded in ``world_marker(out_dir)`` for the evaluate stage.
     """
     from accelerate.utils import set_seed
 
+    start = student_path or student.path
+    out_dir = check_out_dir(out_dir, {"the starting student": Path(start)} if start else {})
     strategy = get_strategy(method, options)
     if rows:  # the training set is what collection kept (the judge and the difficulty filter), for every method
         with_rows = {r["question_id"] for r in rows}
@@ -86,17 +92,47 @@ def distill(method: str, seed: int, out_dir: str | os.PathLike, *, train_example
     eval_items = strategy.feedback_items(eval_examples, eval_rows or []) if eval_examples else None
     update: dict[str, Any] = {"seed": seed} | ({"max_steps": max_steps} if max_steps is not None else {})
     params = TrainParams.model_validate(params.model_dump() | update)
-    set_seed(seed)  # LoRA adapters are initialised randomly
-    model, tokenizer = load_student(student_path or student.path, dtype=student.dtype, lora=student.lora)
-    train_set = strategy.tokenize(tokenizer, train_items, student.max_len)
-    eval_set = strategy.tokenize(tokenizer, eval_items, student.max_len) if eval_items else None
-    if cache_dir is not None:
-        strategy.use_cache(cache_dir)
-    replay_set = (build_item_set(tokenizer, general_items(replay_examples), student.max_len)
-                  if replay_examples and params.replay_share > 0 else None)
-    log.info("distill %s seed %d: %s", method, seed, train_set.summary())
-    return train(model, tokenizer, strategy, train_set, params, out_dir, eval_set=eval_set, replay_set=replay_set,
-                 resume=resume)
+    # The processes of one `accelerate launch`/`torchrun` share the folder (only the main one writes): it alone locks.
+    main = os.environ.get("RANK", "0") == "0"
+    with output_lock(out_dir) if main else nullcontext():
+        set_seed(seed)  # LoRA adapters are initialised randomly
+        model, tokenizer = load_student(start, dtype=student.dtype, lora=student.lora)
+        train_set = strategy.tokenize(tokenizer, train_items, student.max_len)
+        eval_set = strategy.tokenize(tokenizer, eval_items, student.max_len) if eval_items else None
+        if cache_dir is not None:
+            strategy.use_cache(cache_dir)
+        replay_set = (build_item_set(tokenizer, general_items(replay_examples), student.max_len)
+                      if replay_examples and params.replay_share > 0 else None)
+        log.info("distill %s seed %d: %s", method, seed, train_set.summary())
+        summary = train(model, tokenizer, strategy, train_set, params, out_dir, eval_set=eval_set,
+                        replay_set=replay_set, resume=resume)
+        if world is not None and main:
+            # beside training/summary.json (after train(): a fresh start empties training/)
+            world_marker(out_dir).write_text(world)
+    return summary
+
+
+def world_marker(out_dir: str | os.PathLike) -> Path:
+    """``<run>/training/world.sha``: the fingerprint of the world a run was trained on (``distill(world=...)``);
+    the evaluate stage refuses a run whose world is not the current one."""
+    return Path(out_dir) / "training" / "world.sha"
+
+
+def check_out_dir(out_dir: str | os.PathLike, inputs: dict[str, Path]) -> Path:
+    """``out_dir`` resolved, refused (``ValueError``) when it is a file or when it is, contains or lies inside one of
+    the run's ``inputs`` (a description -> its folder): a run replaces its folder's model files and a fresh start
+    empties its ``training/``, so an input there would be overwritten or deleted while it is read."""
+    out = Path(out_dir).resolve()
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output folder {out} is a file; give a folder (it receives the model and training/)")
+    for what, folder in inputs.items():
+        folder = Path(folder).resolve()
+        relation = ("is" if out == folder else "contains" if out in folder.parents
+                    else "lies inside" if folder in out.parents else None)
+        if relation:
+            raise ValueError(f"output folder {out} {relation} {what} ({folder}), an input of the run; "
+                             f"write the run elsewhere")
+    return out
 
 
 def general_items(examples: Sequence[Example]) -> list[TextItem]:
@@ -175,12 +211,14 @@ def _grid_job(job: dict) -> dict:
     same_base = base_marker.exists() and base_marker.read_text() == job["base_digest"]
     feedback = load_split(paths.world, "feedback")
     summary = distill(job["method"], job["seed"], out, train_examples=load_split(paths.world, "train"),
-                      rows=load_rationales(paths.rationales / "train.jsonl"), eval_examples=feedback,
-                      eval_rows=load_rationales(paths.rationales / "feedback.jsonl"), student=job["student"],
+                      rows=load_rationales(paths.rationales / "train.jsonl", world=paths.world),
+                      eval_examples=feedback,
+                      eval_rows=load_rationales(paths.rationales / "feedback.jsonl", world=paths.world),
+                      student=job["student"],
                       params=cfg.train.model_copy(update={"num_threads": job["threads"], "progress": False}),
                       options=cfg.methods.get(job["method"]), student_path=job["student_path"],
                       replay_examples=replay_examples(paths.world, cfg.train), resume=same_base,
-                      cache_dir=feature_cache_dir(paths.models))
+                      cache_dir=feature_cache_dir(paths.models), world=job["world"])
     base_marker.parent.mkdir(parents=True, exist_ok=True)
     base_marker.write_text(job["base_digest"])
     return {**summary, "method": job["method"], "seed": job["seed"]}
@@ -201,8 +239,9 @@ def run_grid(params, paths, progress: bool = True) -> list[dict]:
         raise FileNotFoundError(f"{weights}: missing; run the pretrain stage first (dvc repro pretrain, or mind pretrain)")
     threads = cfg.train.num_threads or 1
     digest = folder_digest(student_path)
+    world = world_fingerprint(paths.world)
     jobs = [dict(method=m, seed=s, paths=paths, cfg=cfg, student=student, student_path=student_path,
-                 base_digest=digest, threads=threads) for m in cfg.runs for s in cfg.seeds]
+                 base_digest=digest, world=world, threads=threads) for m in cfg.runs for s in cfg.seeds]
     # longest first (LPT): a costly run started last would leave the other cores idle at the end
     cost = {m: get_strategy(m, cfg.methods.get(m)).relative_cost for m in cfg.runs}
     order = sorted(range(len(jobs)), key=lambda i: -cost[jobs[i]["method"]])  # stable: grid order among equals
@@ -211,4 +250,5 @@ def run_grid(params, paths, progress: bool = True) -> list[dict]:
     return [by_job[i] for i in range(len(jobs))]
 
 
-__all__ = ["DistillParams", "distill", "pretrain_student", "run_grid", "run_dir", "strategy_names"]
+__all__ = ["DistillParams", "check_out_dir", "distill", "pretrain_student", "run_grid", "run_dir", "strategy_names",
+           "world_marker"]

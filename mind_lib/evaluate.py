@@ -357,17 +357,20 @@ def evaluate_runs(params, paths, progress: bool = True) -> dict:
     """The evaluate stage: the base student and every distilled run on every suite; returns the summary.
 
     Writes ``reports/predictions/<method>/seed<k>/<suite>.jsonl`` and the summary metrics
-    (``reports/metrics/summary.json``) with CIs and the paired comparisons.
+    (``reports/metrics/summary.json``) with CIs and the paired comparisons. Every run is checked first
+    (``check_trained_on``): a run missing, or trained on another world, is refused before anything is
+    decoded or the previous predictions are removed.
     """
     from mind_lib.distill import run_dir
     from mind_lib.parallel import run_jobs
     from mind_lib.io import write_json
     from mind_lib.stats import BASE_METHOD, build_summary
+    from mind_lib.tasks.base import world_fingerprint
 
     import shutil
 
     cfg = params.evaluate
-    shutil.rmtree(paths.predictions, ignore_errors=True)  # no stale rows of runs no longer in the grid
+    world = world_fingerprint(paths.world)
     base = paths.base_student
     # the base student is asked like an answer-only student: question -> answer line
     jobs = [dict(method=BASE_METHOD, seed=0, model_dir=base, prompt_method="answer_only", cfg=cfg, paths=paths)]
@@ -376,9 +379,32 @@ def evaluate_runs(params, paths, progress: bool = True) -> dict:
             folder = run_dir(paths.models, method, seed)
             if not (folder / "config.json").exists():
                 raise FileNotFoundError(f"{folder}: no trained student; run the distill stage first")
+            check_trained_on(folder, world, paths.world)
             jobs.append(dict(method=method, seed=seed, model_dir=folder, prompt_method=method, cfg=cfg, paths=paths))
+    shutil.rmtree(paths.predictions, ignore_errors=True)  # no stale rows of runs no longer in the grid
     run_jobs(_evaluate_job, evaluation_jobs(jobs, cfg.suites), cfg.workers, "evaluate (student, suite)", progress)
     tree = load_prediction_tree(paths.predictions)
     summary = build_summary(tree, reference=cfg.reference, n_boot=cfg.n_boot)  # no reference rows: no "paired"
     write_json(paths.metrics / "summary.json", summary)
     return summary
+
+
+RERUN_DISTILL = "rerun the distill stage (dvc repro distill, or mind notebook 02_distill)"
+
+
+def check_trained_on(folder: str | os.PathLike, world: str, world_folder: str | os.PathLike) -> None:
+    """Refuse (``ValueError``) a distilled run whose recorded world (``distill.world_marker``) is not ``world``,
+    the fingerprint of ``world_folder`` now: its scores would be read against questions it was not trained for.
+
+    A run without the record (trained before runs recorded it) is refused too; rerunning the distill stage
+    records it without training an unchanged run again.
+    """
+    from mind_lib.distill import world_marker
+
+    marker = world_marker(folder)
+    if not marker.exists():
+        raise ValueError(f"{folder}: no record of the world it was trained on ({marker} missing); {RERUN_DISTILL}")
+    trained = marker.read_text().strip()
+    if trained != world:
+        raise ValueError(f"{folder} was trained on another world (fingerprint {trained!r}; {world_folder} is now "
+                         f"{world!r}): {RERUN_DISTILL} before evaluating")

@@ -3,15 +3,17 @@
 Every file the pipeline reads goes through here, so a malformed row is reported as
 ``data/x.jsonl:17: field 'gold': missing`` instead of a traceback deep inside a library.
 Appends are flushed and fsynced per batch so that a crash loses at most the batch in flight.
+Stages write their outputs under ``output_lock``, so that two runs never write the same files.
 """
 from __future__ import annotations
 
 import csv
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 ENV_OUT_ROOT = "MIND_OUT_ROOT"
 
@@ -24,6 +26,42 @@ class DataError(ValueError):
         what = f" field '{field}':" if field else ""
         super().__init__(f"{where}:{what} {problem}")
         self.path, self.line, self.field, self.problem = str(path), line, field, problem
+
+
+class StageError(RuntimeError):
+    """A stage stopped for a reason the user resolves (run it again, wait for the other run, fix the teachers):
+    the CLI prints the message in one line and exits 2, as for bad input."""
+
+
+LOCK_FILE = ".lock"
+
+
+@contextmanager
+def output_lock(folder: str | os.PathLike) -> Iterator[Path]:
+    """Hold ``<folder>/.lock`` while a stage writes into ``folder``; yields the folder (created if missing).
+
+    A second writer is refused at once (``StageError``: "another run holds <lock> (pid N)") rather than
+    waiting or writing the same files twice. The lock is the operating system's (``filelock``), so a killed
+    holder frees it; the holder's pid is written beside it (``.lock.pid``: the lock file itself is truncated
+    by every attempt to take it) so that the message can name it.
+    """
+    from filelock import FileLock, Timeout
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path, pid_file = folder / LOCK_FILE, folder / (LOCK_FILE + ".pid")
+    lock = FileLock(path)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        holder = pid_file.read_text().strip() if pid_file.exists() else "unknown"
+        raise StageError(f"another run holds {path} (pid {holder}); wait for it to finish, or stop it") from None
+    try:
+        pid_file.write_text(str(os.getpid()))
+        yield folder
+    finally:
+        pid_file.unlink(missing_ok=True)
+        lock.release()  # the lock file stays: removing it could let two later runs each lock a different file
 
 
 def check_fields(row: Any, required: Mapping[str, type | tuple[type, ...]], path, line: int | None,
@@ -47,12 +85,15 @@ def check_fields(row: Any, required: Mapping[str, type | tuple[type, ...]], path
 
 
 def read_jsonl(path: str | os.PathLike, required: Mapping[str, type | tuple[type, ...]] | None = None,
-               tolerate_truncated_tail: bool = False, nonblank: Iterable[str] = ()) -> list[dict]:
+               tolerate_truncated_tail: bool = False, nonblank: Iterable[str] = (),
+               check: Callable[[dict, int], None] | None = None) -> list[dict]:
     """Read a JSONL file; every row must be an object with the ``required`` fields, the ``nonblank``
     ones holding more than whitespace.
 
     ``tolerate_truncated_tail``: a last line without a newline that does not parse is the
     trace of a crash mid-write; it is dropped instead of raising (used when resuming).
+    ``check``: called with each row (its fields checked) and its line number in the file; it raises a
+    ``DataError`` for a row the reader refuses (e.g. a duplicate, or a row of another world).
     """
     path = Path(path)
     if not path.exists():
@@ -72,6 +113,8 @@ def read_jsonl(path: str | os.PathLike, required: Mapping[str, type | tuple[type
             raise DataError(path, i, None, f"not valid JSON ({e.msg} at column {e.colno})") from None
         if required or nonblank:
             check_fields(row, required or {}, path, i, nonblank)
+        if check is not None:
+            check(row, i)
         rows.append(row)
     return rows
 

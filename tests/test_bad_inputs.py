@@ -1,20 +1,35 @@
-"""Nothing wrong passes silently: bad params, rationale rows, checkpoints and model folders are errors that
-name the file, line, key or path, and a failure leaves no half-written file behind and loses nothing."""
+"""Nothing wrong passes silently: bad params, rationale rows, checkpoints and model folders, outputs of one stage
+that do not belong to another's inputs, output folders that are inputs or files, a second writer, an empty or
+incomplete collection are errors that name the file, line, key or path (exit 2 on the command line), and a failure
+leaves no half-written file behind and loses nothing."""
 import errno
 import json
 import logging
+import os
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 
+import mind_lib.distill
+import mind_lib.parallel
+from mind_lib.cli import main
+from mind_lib.collect import run_collection
 from mind_lib.config import load_params
-from mind_lib.io import DataError, write_jsonl
+from mind_lib.distill import distill, run_dir, world_marker
+from mind_lib.evaluate import EvaluateParams, check_trained_on, evaluate_runs
+from mind_lib.io import DataError, Paths, output_lock, write_jsonl
 from mind_lib.rationales import load_rationales
 from mind_lib.student import load_student
+from mind_lib.tasks.base import data_fingerprint, save_examples, world_fingerprint, write_manifest
+from mind_lib.tasks.world import generate_world, save_world
 from mind_lib.teachers.hf import HFTeacher
 from mind_lib.trainer import CheckpointError, checkpoint_problem
-from tests.distill_data import fast_train, make_examples, make_rows
+from tests.distill_data import TINY, fast_train, make_examples, make_rows
 from tests.test_config import REPO_PARAMS, write_params
 from tests.test_trainer import RESUME_PARAMS, assert_same_weights, run, straight, student_dir, train_rows  # noqa: F401
 
@@ -41,9 +56,15 @@ def test_no_bool_string_or_float_read_as_an_int(tmp_path, value, got):
     assert f"world.n_train: Input should be a valid integer (got {got})" in load_error(path)
 
 
+def n_train_line(text: str) -> str:
+    """The world's ``n_train`` line of params.yaml, whatever its value (params.yaml is tuned by others)."""
+    return next(line for line in text.split("\n") if line.startswith("  n_train: "))
+
+
 def test_yaml_yes_is_not_one(tmp_path):
     path = tmp_path / "params.yaml"
-    path.write_text(REPO_PARAMS.read_text().replace("  n_train: 2000\n", "  n_train: yes\n", 1))
+    text = REPO_PARAMS.read_text()
+    path.write_text(text.replace(n_train_line(text) + "\n", "  n_train: yes\n", 1))
     assert "world.n_train: Input should be a valid integer (got True)" in load_error(path)
 
 
@@ -69,10 +90,10 @@ def test_ints_for_floats_lists_for_tuples_and_exponents_still_load(tmp_path):
 
 def test_duplicate_key_names_the_key_and_both_lines(tmp_path):
     text = REPO_PARAMS.read_text()
-    lines = text.split("\n")
-    first = lines.index("  n_train: 2000") + 1
+    line = n_train_line(text)
+    first = text.split("\n").index(line) + 1
     path = tmp_path / "params.yaml"
-    path.write_text(text.replace("  n_train: 2000\n", "  n_train: 2000\n  n_train: 20\n", 1))
+    path.write_text(text.replace(line + "\n", f"{line}\n  n_train: 20\n", 1))
     assert f"{path}:{first + 1}: key 'world.n_train' given twice (first at line {first})" in load_error(path)
 
 
@@ -113,8 +134,10 @@ def test_reference_must_be_a_configured_run(tmp_path):
     # checked after the profile's overrides: the smoke profile trains fewer runs
     path = write_params(tmp_path, lambda r: r["evaluate"].update(reference="std_cot_intuitive"))
     assert load_params(path, profile="default").evaluate.reference == "std_cot_intuitive"
-    assert ("evaluate.reference: 'std_cot_intuitive' is not one of the configured runs (distill.runs): answer_only, "
-            "std_cot, std_cot_analogy, ftcot_diverse, mcc_kd, dss, mind") in load_error(path, profile="smoke")
+    smoke_runs = ", ".join(load_params(REPO_PARAMS, profile="smoke").distill.runs)
+    assert "std_cot_intuitive" not in smoke_runs
+    assert (f"evaluate.reference: 'std_cot_intuitive' is not one of the configured runs (distill.runs): "
+            f"{smoke_runs}") in load_error(path, profile="smoke")
     # the evaluate stage alone (sections=...) is checked against distill.runs too
     with pytest.raises(ValueError, match="evaluate.reference"):
         load_params(path, profile="smoke", sections=("evaluate",))
@@ -266,3 +289,277 @@ def test_model_folder_with_only_a_config_names_the_tokenizer(tmp_path, student_d
     with pytest.raises(FileNotFoundError, match=r"HF teacher 'weights_only': .*weights_only holds no model/tokenizer: "
                                                 r"no tokenizer files \(tokenizer\.json"):
         HFTeacher(partial)
+
+
+def test_duplicate_rationale_names_its_line_and_the_first_one(tmp_path):
+    rows = make_rows(make_examples(2))
+    path = tmp_path / "train.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows[:2]) + "\n\n" + json.dumps(rows[0]) + "\n")
+    with pytest.raises(DataError, match=r"train\.jsonl:4: field 'sample': duplicate of line 1 "):
+        load_rationales(path)
+
+
+# ------------------------------------------------------------------------------------------------
+# stages check each other: rationales and trained runs belong to the current world
+
+
+@pytest.fixture
+def root(tmp_path):
+    """An output root with the smoke world and its collected rationales (builtin teachers: a fraction of a second)."""
+    params = load_params(REPO_PARAMS, profile="smoke")
+    paths = Paths(tmp_path / "root")
+    save_world(generate_world(params.world), paths.world)
+    run_collection(params, paths, progress=False)
+    return paths
+
+
+def mind(capsys, *argv) -> tuple[int, str]:
+    """``mind`` on the smoke profile; returns the exit status and what it printed on stderr."""
+    code = main([*argv, "--profile", "smoke"])
+    return code, capsys.readouterr().err
+
+
+def tree(folder) -> dict[str, bytes]:
+    """Every file under ``folder`` with its content: what a refused command must leave as it was."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def no_model(monkeypatch):
+    """Loading a student fails the test: the refusals come before any model is loaded."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.setattr(mind_lib.distill, "load_student", refuse)
+
+
+def test_world_manifest_records_the_fingerprint_of_its_files(root, tmp_path):
+    manifest = json.loads((root.world / "manifest.json").read_text())
+    assert manifest["fingerprint"] == data_fingerprint(root.world) == world_fingerprint(root.world)
+    assert manifest["train"] == load_params(REPO_PARAMS, profile="smoke").world.n_train
+    # a world written before manifests held it: computed from the files, the same value
+    (root.world / "manifest.json").unlink()
+    assert world_fingerprint(root.world) == manifest["fingerprint"]
+    # another seed, another world
+    other = Paths(tmp_path / "other")
+    params = load_params(REPO_PARAMS, profile="smoke")
+    save_world(generate_world(params.world.model_copy(update={"seed": params.world.seed + 1})), other.world)
+    assert world_fingerprint(other.world) != manifest["fingerprint"]
+    # collect stamps the world into every row distillation reads
+    rows = load_rationales(root.rationales / "train.jsonl", world=root.world)
+    assert rows and {r["world"] for r in rows} == {manifest["fingerprint"]}
+
+
+def test_rationales_of_a_regenerated_world_are_refused_by_distill(root, capsys, no_model):
+    params = load_params(REPO_PARAMS, profile="smoke")
+    save_world(generate_world(params.world.model_copy(update={"seed": params.world.seed + 1})), root.world)
+    before = tree(root.root)
+    out = root.models / "distilled" / "std_cot" / "seed0"
+    code, err = mind(capsys, "distill", "--method", "std_cot", "--out", str(out), "--out-root", str(root.root))
+    assert code == 2
+    assert (f"mind distill: error: {root.rationales / 'train.jsonl'}:1: field 'world': collected from another world"
+            in err)
+    assert "rerun the collect stage (dvc repro collect, or mind notebook 01_collect_rationales)" in err
+    assert len(err.strip().splitlines()) == 1
+    assert tree(root.root) == before and not out.exists()
+
+
+@pytest.mark.parametrize("field, value", [("question", "Mia has 1 apple. How many apples does Mia have?"),
+                                          ("gold", "999"), ("question_id", "train-999")])
+def test_older_rows_without_a_stamp_are_checked_by_question_and_gold(tmp_path, field, value):
+    world = tmp_path / "world"
+    examples = make_examples(3)
+    save_examples(world / "train.jsonl", examples)  # a hand-made world: no manifest
+    rows = make_rows(examples)
+    assert "world" not in rows[0]
+    path = write_jsonl(tmp_path / "rationales" / "train.jsonl", rows)
+    assert load_rationales(path, world=world) == rows
+    rows[4][field] = value
+    write_jsonl(path, rows)
+    before = path.read_bytes()
+    with pytest.raises(DataError) as err:
+        load_rationales(path, world=world)
+    message = str(err.value)
+    assert message.startswith(f"{path}:5: field '{field}': ") and repr(value) in message
+    assert str(world / "train.jsonl") in message and "dvc repro collect" in message
+    assert path.read_bytes() == before
+
+
+def test_distill_records_the_world_and_evaluate_refuses_another(tmp_path, student_dir, monkeypatch):
+    world = tmp_path / "data" / "world"
+    examples, feedback = make_examples(12), make_examples(4, "feedback")
+    save_examples(world / "train.jsonl", examples)
+    save_examples(world / "feedback.jsonl", feedback)
+    write_manifest(world, {"train": 12, "feedback": 4})
+    fingerprint = world_fingerprint(world)
+    paths = Paths(tmp_path)
+    out = run_dir(paths.models, "std_cot", 0)
+    summary = distill("std_cot", 0, out, train_examples=examples, rows=make_rows(examples), eval_examples=feedback,
+                      eval_rows=make_rows(feedback), student=TINY, params=fast_train(), student_path=student_dir,
+                      world=fingerprint)
+    assert summary["finished"] and world_marker(out).read_text() == fingerprint
+    assert world_marker(out).parent == out / "training" and (out / "training" / "summary.json").exists()
+    assert not (out / ".lock.pid").exists()  # the lock is released
+    check_trained_on(out, fingerprint, world)
+
+    # the world changes after training: evaluation refuses before decoding or removing the last predictions
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded")
+
+    monkeypatch.setattr(mind_lib.parallel, "run_jobs", no_decoding)
+    kept = write_jsonl(paths.predictions / "std_cot" / "seed0" / "test_id.jsonl", [{"id": "test_id-0"}])
+    save_examples(world / "train.jsonl", make_examples(13))
+    write_manifest(world, {"train": 13, "feedback": 4})
+    params = SimpleNamespace(evaluate=EvaluateParams(), distill=SimpleNamespace(runs=["std_cot"], seeds=[0]))
+    with pytest.raises(ValueError) as err:
+        evaluate_runs(params, paths, progress=False)
+    assert str(err.value) == (f"{out} was trained on another world (fingerprint {fingerprint!r}; {world} is now "
+                              f"{world_fingerprint(world)!r}): rerun the distill stage (dvc repro distill, or mind "
+                              f"notebook 02_distill) before evaluating")
+    assert kept.exists()
+    # a run trained before runs recorded their world is refused too
+    world_marker(out).unlink()
+    with pytest.raises(ValueError, match=r"seed0: no record of the world it was trained on .*world\.sha missing\); "
+                                         r"rerun the distill stage"):
+        evaluate_runs(params, paths, progress=False)
+    assert kept.exists()
+
+
+# ------------------------------------------------------------------------------------------------
+# distill --out: never an input, never a file
+
+
+@pytest.mark.parametrize("where, relation, what", [
+    (lambda p: p.base_student, "is", "the base student"),
+    (lambda p: p.world / "run", "lies inside", "the world"),
+    (lambda p: p.root / "data", "contains", "the world"),
+    (lambda p: p.rationales, "is", "the rationale folder"),
+])
+def test_distill_out_must_not_touch_its_inputs(root, capsys, no_model, where, relation, what):
+    out = where(root)
+    before, existed = tree(root.root), out.exists()
+    code, err = mind(capsys, "distill", "--method", "std_cot", "--out", str(out), "--out-root", str(root.root))
+    assert code == 2
+    inputs = {"the base student": root.base_student, "the world": root.world, "the rationale folder": root.rationales}
+    assert f"mind distill: error: output folder {out} {relation} {what} ({inputs[what]}), an input of the run" in err
+    assert tree(root.root) == before and out.exists() == existed
+
+
+def test_distill_out_pointing_at_a_file(root, capsys, no_model):
+    out = root.root / "notes.txt"
+    out.write_text("my notes\n")
+    code, err = mind(capsys, "distill", "--method", "std_cot", "--out", str(out), "--out-root", str(root.root))
+    assert code == 2 and f"output folder {out} is a file" in err
+    assert out.read_text() == "my notes\n"
+
+
+# ------------------------------------------------------------------------------------------------
+# missing rationale files
+
+
+def test_missing_feedback_rationale_file_is_named(root, capsys, no_model):
+    (root.rationales / "feedback.jsonl").unlink()
+    code, err = mind(capsys, "distill", "--method", "std_cot", "--out", str(root.models / "run"),
+                     "--out-root", str(root.root))
+    assert code == 2
+    assert (f"mind distill: error: {root.rationales / 'feedback.jsonl'}: missing feedback (--eval-split) rationale "
+            f"file; rerun the collect stage") in err
+    assert "training questions" not in err and not (root.models / "run").exists()
+    (root.rationales / "train.jsonl").unlink()
+    code, err = mind(capsys, "distill", "--method", "std_cot", "--out", str(root.models / "run"),
+                     "--out-root", str(root.root))
+    assert code == 2 and f"{root.rationales / 'train.jsonl'}: missing training ('train' split) rationale file" in err
+
+
+# ------------------------------------------------------------------------------------------------
+# one writer per output
+
+
+def test_second_distill_into_the_same_out_is_refused(root, capsys, no_model):
+    out = root.models / "distilled" / "std_cot" / "seed0"
+    with output_lock(out):
+        before = tree(root.root)
+        code, err = mind(capsys, "distill", "--method", "std_cot", "--out", str(out), "--out-root", str(root.root))
+        assert tree(root.root) == before
+    assert code == 2
+    assert err.strip() == f"mind distill: error: another run holds {out / '.lock'} (pid {os.getpid()}); wait for " \
+                          f"it to finish, or stop it"
+    assert sorted(p.name for p in out.iterdir()) == [".lock"]  # released: the holder's pid file is gone
+
+
+def test_second_collection_into_the_same_root_is_refused(root, capsys):
+    """Another process holds the lock: the second collection writes nothing; once it is free, the collection runs
+    (and, the first one having finished, writes no row twice)."""
+    script = "import sys\nfrom mind_lib.io import output_lock\nwith output_lock(sys.argv[1]):\n" \
+             "    print('held', flush=True)\n    sys.stdin.read()\n"
+    holder = subprocess.Popen([sys.executable, "-c", script, str(root.rationales)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, cwd=REPO_PARAMS.parent,
+                              env=dict(os.environ, PYTHONPATH=str(REPO_PARAMS.parent)))
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        before = tree(root.root)
+        code, err = mind(capsys, "collect", "--out-root", str(root.root))
+        assert code == 2
+        assert f"mind collect: error: another run holds {root.rationales / '.lock'} (pid {holder.pid})" in err
+        assert tree(root.root) == before
+    finally:
+        holder.communicate("", timeout=30)
+    code, err = mind(capsys, "collect", "--out-root", str(root.root))
+    assert code == 0
+    # the fixture's collection had finished: this one adds no row (nor the same row twice)
+    assert (root.rationales / "collected.jsonl").read_bytes() == before["data/rationales/collected.jsonl"]
+    assert not (root.rationales / ".lock.pid").exists()
+
+
+# ------------------------------------------------------------------------------------------------
+# empty or incomplete collections
+
+
+def test_collection_without_a_usable_row_names_the_teachers_and_their_accuracy(tmp_path, capsys, monkeypatch):
+    from mind_lib.teachers.builtin import BuiltinTeacher
+
+    params = load_params(REPO_PARAMS, profile="smoke")
+    paths = Paths(tmp_path)
+    save_world(generate_world(params.world), paths.world)
+
+    def always_zero(self, examples, n, seed):  # the world's amounts are >= 1: never right
+        return [["I will guess.\nThe answer is 0."] * n for _ in examples]
+
+    monkeypatch.setattr(BuiltinTeacher, "generate", always_zero)
+    code, err = mind(capsys, "collect", "--out-root", str(tmp_path))
+    assert code == 2
+    names = [t.name for t in params.collect.teachers]
+    per_teacher = params.world.n_train * params.collect.n_per_question
+    assert (f"mind collect: error: {paths.rationales / 'train.jsonl'}: no usable rationale (keep: correct left none "
+            f"with text); teachers' accuracy on the split: "
+            + ", ".join(f"{n} 0% of {per_teacher}" for n in names)) in err
+    # every rationale is kept for a look; no split file was written
+    assert len(load_rationales(paths.rationales / "collected.jsonl")) == len(names) * (
+        params.world.n_train + params.world.n_feedback) * params.collect.n_per_question
+    assert sorted(p.name for p in paths.rationales.iterdir()) == [".lock", "collected.jsonl"]
+
+
+def test_incomplete_collection_exits_2_and_keeps_every_row(tmp_path, capsys, monkeypatch):
+    from mind_lib.teachers.builtin import BuiltinTeacher
+
+    params = load_params(REPO_PARAMS, profile="smoke")
+    paths = Paths(tmp_path)
+    save_world(generate_world(params.world), paths.world)
+    real = BuiltinTeacher.generate
+
+    def flaky(self, examples, n, seed):  # the expert's endpoint is down for train-3
+        texts = real(self, examples, n, seed)
+        return [None if self.name == "expert" and e.id == "train-3" else t for e, t in zip(examples, texts)]
+
+    monkeypatch.setattr(BuiltinTeacher, "generate", flaky)
+    code, err = mind(capsys, "collect", "--out-root", str(tmp_path))
+    assert code == 2 and "Traceback" not in err
+    assert "mind collect: error: collection incomplete, questions missing per teacher: {'expert': 1}" in err
+    first = (paths.rationales / "collected.jsonl").read_bytes()
+    monkeypatch.setattr(BuiltinTeacher, "generate", real)
+    code, _ = mind(capsys, "collect", "--out-root", str(tmp_path))
+    assert code == 0
+    # the second run only added the missing question's rows
+    assert (paths.rationales / "collected.jsonl").read_bytes().startswith(first)
+    rows = load_rationales(paths.rationales / "collected.jsonl")
+    assert len(rows) == len(params.collect.teachers) * (params.world.n_train + params.world.n_feedback)

@@ -1,11 +1,12 @@
-"""The one example type shared by the embedded world and the public benchmarks."""
+"""The one example type shared by the embedded world and the public benchmarks, and the data stage's manifest."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
-from mind_lib.io import DataError, read_jsonl, write_jsonl
+from mind_lib.io import DataError, file_digest, read_json, read_jsonl, write_json, write_jsonl
 
 Kind = Literal["number", "yesno", "choice", "text", "math"]
 KINDS: tuple[str, ...] = ("number", "yesno", "choice", "text", "math")
@@ -51,3 +52,29 @@ def load_examples(path: str | Path) -> list[Example]:
             raise DataError(path, i, "kind", f"must be one of {KINDS}, got {row['kind']!r}")
         out.append(Example(**{k: row[k] for k in EXAMPLE_FIELDS}))
     return out
+
+
+MANIFEST = "manifest.json"
+
+
+def data_fingerprint(folder: str | Path) -> str:
+    """Hash of the data stage's files (every ``*.jsonl`` in ``folder``: the splits, and the published rationale
+    rows of public data): which world a later stage's output was made from."""
+    h = hashlib.sha256()
+    for path in sorted(Path(folder).glob("*.jsonl")):
+        h.update(f"{path.name}:{file_digest(path)}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def write_manifest(folder: str | Path, counts: dict[str, int]) -> Path:
+    """The data stage's ``manifest.json``: the row counts and the ``fingerprint`` of the files just written
+    (collect stamps it into its rows, distill into its runs; later stages refuse what another world made)."""
+    return write_json(Path(folder) / MANIFEST, {**counts, "fingerprint": data_fingerprint(folder)})
+
+
+def world_fingerprint(folder: str | Path) -> str:
+    """The fingerprint of the world in ``folder``: the one its manifest records, computed from the files for a
+    world written before manifests held one (or without a manifest, e.g. a hand-made test world)."""
+    manifest = Path(folder) / MANIFEST
+    recorded = read_json(manifest).get("fingerprint") if manifest.exists() else None
+    return recorded if isinstance(recorded, str) else data_fingerprint(folder)

@@ -14,8 +14,8 @@ import re
 from pathlib import Path
 
 from mind_lib.config import PublicDataParams
-from mind_lib.io import write_json, write_jsonl
-from mind_lib.tasks.base import Example, save_examples
+from mind_lib.io import write_jsonl
+from mind_lib.tasks.base import Example, save_examples, write_manifest
 from mind_lib.tasks.benchmarks import load_benchmark
 from mind_lib.tasks.rationale_files import load_public_rationales
 
@@ -62,7 +62,7 @@ def build_public_data(cfg: PublicDataParams, root: Path) -> tuple[dict[str, list
 
 
 def save_public_data(splits: dict[str, list[Example]], rows: list[dict], folder: Path) -> dict[str, int]:
-    """Write the splits, the rationale rows and a manifest of counts."""
+    """Write the splits, the rationale rows and the manifest (counts and the data's fingerprint, ``write_manifest``)."""
     folder = Path(folder)
     counts = {}
     for name, exs in splits.items():
@@ -70,5 +70,5 @@ def save_public_data(splits: dict[str, list[Example]], rows: list[dict], folder:
         counts[name] = len(exs)
     write_jsonl(folder / RATIONALES_FILE, rows)
     counts["rationale_rows"] = len(rows)
-    write_json(folder / "manifest.json", counts)
+    write_manifest(folder, counts)
     return counts

@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from mind_lib.config import STORY_STEPS, WorldParams
-from mind_lib.io import write_json
-from mind_lib.tasks.base import Example, load_examples, save_examples
+from mind_lib.tasks.base import Example, load_examples, save_examples, write_manifest
 
 NAMES = [("Mia", "she"), ("Noah", "he"), ("Ava", "she"), ("Liam", "he"), ("Zoe", "she"), ("Omar", "he"),
          ("Lena", "she"), ("Ravi", "he"), ("Iris", "she"), ("Theo", "he"), ("Nina", "she"), ("Hugo", "he"),
@@ -311,13 +310,14 @@ ALL_SPLITS = SPLITS_ID + SPLITS_OOD + SPLITS_GENERAL
 
 
 def save_world(splits: dict[str, list[Example]], folder) -> dict[str, int]:
-    """Write one ``<split>.jsonl`` per split; returns the row counts (the stage's manifest)."""
+    """Write one ``<split>.jsonl`` per split and the manifest (row counts and the world's fingerprint,
+    ``write_manifest``); returns the row counts."""
     folder = Path(folder)
     counts = {}
     for split, exs in splits.items():
         save_examples(folder / f"{split}.jsonl", exs)
         counts[split] = len(exs)
-    write_json(folder / "manifest.json", counts)
+    write_manifest(folder, counts)
     return counts
 
 
