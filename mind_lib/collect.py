@@ -144,8 +144,10 @@ def run_collection(params, paths, progress: bool = True) -> tuple[CollectResult,
 
     Writes ``collected.jsonl`` (every rationale the teachers wrote, resumable) and, per split,
     ``<split>.jsonl`` holding the rows kept by ``collect.keep``, together with any published rationale
-    rows the data stage brought (``world.source: public``). Returns the result and all rows.
+    rows the data stage brought (``world.source: public``); with ``collect.judge`` the rows carry its
+    verdicts (``mind_lib.judge``). Returns the result and all rows (as judged).
     """
+    from mind_lib.judge import JUDGED_FILE, judge_rows
     from mind_lib.rationales import filter_rows
     from mind_lib.tasks.world import load_split
     from mind_lib.teachers.registry import build_teachers
@@ -168,6 +170,8 @@ def run_collection(params, paths, progress: bool = True) -> tuple[CollectResult,
     # distillation refuses them naming the line of <split>.jsonl)
     rows = load_rationales(collected, allow_empty=True) + (
         [r for r in load_rationales(published) if r["question_id"] in wanted] if published.exists() else [])
+    # the judge before the difficulty filter: a rationale it rejects is a dropped trajectory there too
+    rows = judge_rows(rows, cfg.judge, paths.rationales / JUDGED_FILE, cfg.batch_size, progress)
     split_of = {e.id: e.split for e in examples}
     if cfg.difficulty is not None and "train" in cfg.splits:
         result.selection = _difficulty_filter(examples, rows, cfg.difficulty)
