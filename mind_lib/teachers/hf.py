@@ -6,10 +6,10 @@ reproducible offline, so nothing is fetched from a hub. Prompts come from
 few-shot prompt), generation is batched with left padding so every continuation starts at the
 same column, and only the continuation is decoded.
 
-Determinism: before each batch ``torch.manual_seed`` is set from the collection seed and the
-batch's question ids, so the same questions batched the same way give the same rationales in a
-resumed run. Sampled outputs depend on ``batch_size`` (padding, the RNG stream), which is
-therefore part of the provenance.
+Determinism: before each batch ``torch.manual_seed`` is set from the collection seed, the paradigm
+(if any) and the batch's question ids, so the same questions batched the same way give the same
+rationales in a resumed run. Sampled outputs depend on ``batch_size`` (padding, the RNG stream),
+which is therefore part of the provenance.
 """
 from __future__ import annotations
 
