@@ -145,7 +145,8 @@ def run_collection(params, paths, progress: bool = True) -> tuple[CollectResult,
     Writes ``collected.jsonl`` (every rationale the teachers wrote, resumable) and, per split,
     ``<split>.jsonl`` holding the rows kept by ``collect.keep``, together with any published rationale
     rows the data stage brought (``world.source: public``), each stamped with the world's fingerprint
-    (``world``) for distillation to check. Returns the result and all rows.
+    (``world``) for distillation to check; with ``collect.judge`` the rows carry its verdicts
+    (``mind_lib.judge``). Returns the result and all rows (as judged).
 
     Runs under ``data/rationales/.lock`` (a second collection into the same root is refused). Fails with a
     ``StageError`` when questions are still missing (the split files are written with what there is; run
@@ -158,6 +159,7 @@ def run_collection(params, paths, progress: bool = True) -> tuple[CollectResult,
 
 
 def _run_collection(params, paths, progress: bool) -> tuple[CollectResult, list[dict]]:
+    from mind_lib.judge import JUDGED_FILE, judge_rows
     from mind_lib.rationales import filter_rows
     from mind_lib.tasks.base import world_fingerprint
     from mind_lib.tasks.world import load_split
@@ -181,6 +183,8 @@ def _run_collection(params, paths, progress: bool) -> tuple[CollectResult, list[
     # distillation refuses them naming the line of <split>.jsonl)
     rows = load_rationales(collected, allow_empty=True) + (
         [r for r in load_rationales(published) if r["question_id"] in wanted] if published.exists() else [])
+    # the judge before the difficulty filter: a rationale it rejects is a dropped trajectory there too
+    rows = judge_rows(rows, cfg.judge, paths.rationales / JUDGED_FILE, cfg.batch_size, progress)
     split_of = {e.id: e.split for e in examples}
     world = world_fingerprint(paths.world)
     if cfg.difficulty is not None and "train" in cfg.splits and result.complete:

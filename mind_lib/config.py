@@ -166,8 +166,9 @@ class TeacherSpec(Section):
     style: str | None = None
     """builtin: the reasoning style, one paradigm or classic style of ``mind_lib.styles``."""
     paradigms: list[str] | None = None
-    """builtin: one teacher writing every listed paradigm (``mind_lib.styles.PARADIGMS``), one rationale per
-    paradigm and question, the paradigm as perspective; rows name the teacher ``<name>.<paradigm>``."""
+    """One teacher writing every listed paradigm (``mind_lib.styles.PARADIGMS``), one rationale per paradigm and
+    question, the paradigm as perspective; rows name the teacher ``<name>.<paradigm>``. builtin: each paradigm's
+    own route; hf/openai: each paradigm's prompt (``mind_lib.teachers.prompts``), one model or client shared."""
     error_rate: float | None = Field(None, ge=0.0, le=1.0)
     """builtin: probability that a step's arithmetic is wrong; null = the style's own rate (each paradigm has
     one, docs/method.md §1.2; the classic styles are error-free)."""
@@ -194,19 +195,19 @@ class TeacherSpec(Section):
         from mind_lib.styles import PARADIGMS, STYLES
 
         need = {"builtin": "style", "hf": "path", "openai": "model"}[self.backend]
-        if self.backend == "builtin" and self.paradigms is not None:
+        if self.paradigms is not None:
             if self.style is not None:
                 raise ValueError(f"teacher {self.name!r}: give 'style' or 'paradigms', not both")
+            if self.perspective is not None:  # each paradigm teacher's perspective is its paradigm
+                raise ValueError(f"teacher {self.name!r}: give 'perspective' or 'paradigms', not both")
             bad = [p for p in self.paradigms if p not in PARADIGMS]
             if bad or not self.paradigms or len(set(self.paradigms)) != len(self.paradigms):
                 raise ValueError(f"teacher {self.name!r}: paradigms must be distinct names among "
                                  f"{', '.join(PARADIGMS)}; got {self.paradigms}")
-        elif getattr(self, need) is None:
+        if getattr(self, need) is None and not (self.backend == "builtin" and self.paradigms is not None):
             raise ValueError(f"teacher {self.name!r}: backend {self.backend!r} needs '{need}'")
         if self.style is not None and self.style not in STYLES:
             raise ValueError(f"teacher {self.name!r}: unknown style {self.style!r}; allowed: {', '.join(STYLES)}")
-        if self.paradigms is not None and self.backend != "builtin":
-            raise ValueError(f"teacher {self.name!r}: 'paradigms' is available for the builtin backend only")
         # A builtin teacher reads no options, so any would be silently ignored; the hf and openai backends
         # check theirs against their constructors when they are built (``registry.spec_kwargs``).
         if self.backend == "builtin" and self.options:
@@ -223,6 +224,23 @@ class DifficultyParams(Section):
     """Training questions kept (the MIND paper keeps 497); the world's train split is the pool they come from."""
     seed: int = Field(0, ge=0)
     """Seed of the draw."""
+
+
+class JudgeParams(Section):
+    """An LLM judge of the collected rationales (``mind_lib.judge``, docs/method.md §1.3) behind an
+    OpenAI-compatible endpoint; it reads every rationale the gold check passed and may reject it."""
+
+    backend: Literal["openai"] = "openai"
+    """Where the judge runs: an OpenAI-compatible endpoint (the only backend)."""
+    model: str = Field(min_length=1)
+    """Model name sent to the endpoint."""
+    base_url: str | None = None
+    """Endpoint URL (or env ``OPENAI_BASE_URL``)."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """Name of the environment variable holding the key (never the key itself)."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Extra keyword arguments of the endpoint client (e.g. max_new_tokens, max_concurrency, timeout_s,
+    extra_body); checked when the judge is built."""
 
 
 class CollectParams(Section):
@@ -243,6 +261,9 @@ class CollectParams(Section):
     published rationales)."""
     difficulty: DifficultyParams | None = None
     """Keep a few hundred hard training questions (easy ones downsampled); null = every training question."""
+    judge: JudgeParams | None = None
+    """An LLM judge confirming the rationales the gold check passed (``mind_lib.judge``); null = the gold
+    check alone (``extract_answer`` against the gold answer)."""
 
     @model_validator(mode="after")
     def _unique_names(self):

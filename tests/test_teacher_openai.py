@@ -2,8 +2,9 @@
 
 Each question's requests follow a script of actions: an HTTP status, "malformed" (a truncated JSON
 body), "text" (a 200 that is not JSON), "shape" (JSON without message text), "one" (ignore ``n``),
-("slow", seconds); unscripted requests succeed. The server records every request and the most
-requests in flight at once.
+("slow", seconds); unscripted requests succeed, with ``FakeServer.reply`` (an echo ending in "The answer
+is 7.") or, when set, ``responder(body)``'s text (a judge's verdict). The server records every request and
+the most requests in flight at once.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
+from typing import Callable
 
 import pytest
 
@@ -32,6 +34,7 @@ class FakeServer:
 
     def __init__(self, delay_s: float = 0.0):
         self.script: dict[str, list] = {}
+        self.responder: Callable[[dict], str] | None = None  # request body -> reply text, instead of the echo
         self.delay_s = delay_s
         self.requests: list[dict] = []
         self.headers: list[dict] = []
@@ -90,7 +93,8 @@ class FakeServer:
             return self.send(h, 200, b'{"object": "chat.completion", "choices": [{"index": 0, "message": {}}]}')
         n = 1 if action == "one" else body.get("n", 1)
         choices = [{"index": i, "finish_reason": "stop",
-                    "message": {"role": "assistant", "content": self.reply(question, body.get("seed"), i)}}
+                    "message": {"role": "assistant", "content": self.responder(body) if self.responder
+                                else self.reply(question, body.get("seed"), i)}}
                    for i in range(n)]
         self.send(h, 200, json.dumps({"id": "x", "object": "chat.completion", "created": 0,
                                       "model": body["model"], "choices": choices}).encode())

@@ -1,10 +1,12 @@
 """The one teacher interface: built-in styles, local HF models and HTTP endpoints all implement it."""
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from typing import Any, Sequence
 
 from mind_lib.tasks.base import Example
+from mind_lib.teachers import prompts
 
 
 class Teacher(ABC):
@@ -33,3 +35,38 @@ class Teacher(ABC):
     def provenance(self) -> dict[str, Any]:
         """What produced the rows (backend, model, sampling settings), stored in each row's ``run``."""
         return {"backend": type(self).__name__}
+
+
+class PromptedTeacher(Teacher):
+    """A model teacher (local HF model, endpoint) asked through ``mind_lib.teachers.prompts``.
+
+    ``paradigm`` (None = plain step-by-step) selects one of the paradigm prompts. ``for_paradigm`` gives a
+    shallow copy writing another paradigm: it shares the loaded model or the HTTP client, so a spec listing
+    eight paradigms loads its model once.
+    """
+
+    paradigm: str | None = None
+
+    def messages(self, example: Example) -> list[dict[str, str]]:
+        """The chat messages this teacher sends for ``example``."""
+        return prompts.build_messages(example, self.paradigm)
+
+    def plain_prompt(self, example: Example) -> str:
+        """The plain few-shot prompt (models without a chat template)."""
+        return prompts.build_prompt(example, self.paradigm)
+
+    def prompt_version(self) -> str:
+        """The prompt's name for ``provenance`` (the paradigm's text hashed in)."""
+        return prompts.prompt_version(self.paradigm)
+
+    def seed_parts(self, seed: int) -> tuple:
+        """The collection seed, plus the paradigm when there is one: each paradigm samples its own stream
+        (as each built-in teacher does), while a teacher without one keeps the seeds it always had."""
+        return (seed,) if self.paradigm is None else (seed, self.paradigm)
+
+    def for_paradigm(self, name: str, paradigm: str) -> "PromptedTeacher":
+        """This teacher writing ``paradigm`` under ``name``, the paradigm as its perspective."""
+        prompts.prompt_version(paradigm)  # an unknown paradigm is an error naming the allowed ones
+        twin = copy.copy(self)
+        twin.name, twin.perspective, twin.paradigm = name, paradigm, paradigm
+        return twin

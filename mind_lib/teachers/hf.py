@@ -6,10 +6,10 @@ reproducible offline, so nothing is fetched from a hub. Prompts come from
 few-shot prompt), generation is batched with left padding so every continuation starts at the
 same column, and only the continuation is decoded.
 
-Determinism: before each batch ``torch.manual_seed`` is set from the collection seed and the
-batch's question ids, so the same questions batched the same way give the same rationales in a
-resumed run. Sampled outputs depend on ``batch_size`` (padding, the RNG stream), which is
-therefore part of the provenance.
+Determinism: before each batch ``torch.manual_seed`` is set from the collection seed, the paradigm
+(if any) and the batch's question ids, so the same questions batched the same way give the same
+rationales in a resumed run. Sampled outputs depend on ``batch_size`` (padding, the RNG stream),
+which is therefore part of the provenance.
 """
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from mind_lib.config import TeacherSpec
 from mind_lib.student import check_model_folder
 from mind_lib.tasks.base import Example
-from mind_lib.teachers.base import Teacher
-from mind_lib.teachers.prompts import PROMPT_VERSION, build_messages, build_prompt, trim_rationale
+from mind_lib.teachers.base import PromptedTeacher
+from mind_lib.teachers.prompts import trim_rationale
 from mind_lib.teachers.registry import derive_seed, spec_kwargs
 
 
@@ -37,13 +37,14 @@ def _resolve_dtype(dtype: str) -> str | torch.dtype:
     return value
 
 
-class HFTeacher(Teacher):
+class HFTeacher(PromptedTeacher):
     """Rationales sampled from a local causal LM.
 
     ``n`` rationales per question come from one ``generate`` call with ``num_return_sequences=n``
     when sampling; with ``temperature == 0`` decoding is greedy, so the single greedy rationale is
     repeated ``n`` times instead of being computed ``n`` times. ``batch_size`` counts questions, so
-    one forward pass holds ``batch_size * n`` sequences.
+    one forward pass holds ``batch_size * n`` sequences. The paradigm teachers of one spec are copies
+    sharing one loaded model (``PromptedTeacher.for_paradigm``).
     """
 
     def __init__(self, path: str | Path, *, name: str | None = None, perspective: str | None = None,
@@ -91,9 +92,9 @@ class HFTeacher(Teacher):
     def render(self, example: Example) -> str:
         """The exact text the model is conditioned on for ``example``."""
         if self.use_chat_template:
-            return self.tokenizer.apply_chat_template(build_messages(example), tokenize=False,
+            return self.tokenizer.apply_chat_template(self.messages(example), tokenize=False,
                                                       add_generation_prompt=True)
-        return build_prompt(example)
+        return self.plain_prompt(example)
 
     def _generation_kwargs(self, n: int) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "pad_token_id": self.tokenizer.pad_token_id}
@@ -104,7 +105,7 @@ class HFTeacher(Teacher):
 
     @torch.inference_mode()
     def _generate_batch(self, batch: Sequence[Example], n: int, seed: int) -> list[list[str]]:
-        torch.manual_seed(derive_seed(seed, *(e.id for e in batch)))
+        torch.manual_seed(derive_seed(*self.seed_parts(seed), *(e.id for e in batch)))
         # A chat template writes its own BOS; adding special tokens again would double it.
         enc = self.tokenizer([self.render(e) for e in batch], return_tensors="pt", padding=True,
                              add_special_tokens=not self.use_chat_template).to(self.model.device)
@@ -127,6 +128,6 @@ class HFTeacher(Teacher):
     def provenance(self) -> dict[str, Any]:
         return {"backend": "hf", "path": str(self.path), "dtype": self.dtype, "loaded_dtype": str(self.model.dtype),
                 "device_map": self.device_map if isinstance(self.device_map, (str, type(None))) else "custom",
-                "chat_template": self.use_chat_template, "prompt": PROMPT_VERSION,
+                "chat_template": self.use_chat_template, "prompt": self.prompt_version(),
                 "temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k,
                 "max_new_tokens": self.max_new_tokens, "batch_size": self.batch_size}

@@ -37,8 +37,8 @@ import openai
 
 from mind_lib.config import TeacherSpec
 from mind_lib.tasks.base import Example
-from mind_lib.teachers.base import Teacher
-from mind_lib.teachers.prompts import PROMPT_VERSION, build_messages, trim_rationale
+from mind_lib.teachers.base import PromptedTeacher
+from mind_lib.teachers.prompts import trim_rationale
 from mind_lib.teachers.registry import derive_seed, spec_kwargs
 
 log = logging.getLogger(__name__)
@@ -92,13 +92,14 @@ def _choice_texts(response: Any) -> list[str]:
     return texts
 
 
-class OpenAICompatTeacher(Teacher):
+class OpenAICompatTeacher(PromptedTeacher):
     """Rationales from a chat-completions endpoint, ``max_concurrency`` questions in flight at a time.
 
     Questions run on a thread pool with the synchronous client rather than ``AsyncOpenAI``: that
     works the same from scripts and from notebooks, whose kernel already runs an event loop.
     ``timeout_s`` bounds each phase of one request (connect, each read), not the question's retries.
-    The key is read from the environment variable ``api_key_env``, never from params.
+    The key is read from the environment variable ``api_key_env``, never from params. The paradigm
+    teachers of one spec are copies sharing one client (``PromptedTeacher.for_paradigm``).
     """
 
     def __init__(self, model: str, *, name: str | None = None, perspective: str | None = None,
@@ -143,7 +144,7 @@ class OpenAICompatTeacher(Teacher):
     # -- one request ---------------------------------------------------------------------------
 
     def _request(self, example: Example, count: int, seed: int) -> list[str]:
-        kwargs: dict[str, Any] = {"model": self.model, "messages": build_messages(example),
+        kwargs: dict[str, Any] = {"model": self.model, "messages": self.messages(example),
                                   "temperature": self.temperature, "top_p": self.top_p,
                                   "max_tokens": self.max_new_tokens}
         if count > 1:  # only when needed: some servers reject the parameter altogether
@@ -183,12 +184,13 @@ class OpenAICompatTeacher(Teacher):
     def _sample(self, example: Example, n: int, seed: int) -> list[str]:
         """``n`` rationales for one question; raises ``QuestionFailed`` if any request gives up."""
         if self.temperature == 0:
-            texts = self._request_with_retries(example, 1, derive_seed(seed, example.id, 0))[:1] * n
+            texts = self._request_with_retries(example, 1, derive_seed(*self.seed_parts(seed), example.id, 0))[:1] * n
         else:
             texts = []
             for round_ in range(n):  # every successful round adds at least one choice: n rounds suffice
                 want = 1 if self.n_mode == "separate" else n - len(texts)
-                texts += self._request_with_retries(example, want, derive_seed(seed, example.id, round_))[:want]
+                round_seed = derive_seed(*self.seed_parts(seed), example.id, round_)
+                texts += self._request_with_retries(example, want, round_seed)[:want]
                 if len(texts) == n:
                     break
         return [trim_rationale(t) for t in texts]
@@ -220,7 +222,7 @@ class OpenAICompatTeacher(Teacher):
             pool.shutdown(wait=True, cancel_futures=True)
 
     def provenance(self) -> dict[str, Any]:
-        return {"backend": "openai", "base_url": self.base_url, "model": self.model, "prompt": PROMPT_VERSION,
+        return {"backend": "openai", "base_url": self.base_url, "model": self.model, "prompt": self.prompt_version(),
                 "temperature": self.temperature, "top_p": self.top_p, "max_new_tokens": self.max_new_tokens,
                 "n_mode": self.n_mode, "send_seed": self.send_seed, "extra_body": self.extra_body}
 

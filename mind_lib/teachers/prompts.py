@@ -10,13 +10,20 @@ Two renderings share the same instruction and exemplars:
 - ``build_prompt``: one plain text ending in ``"A:"`` for base LMs without a chat template;
 - ``build_messages``: system (instruction + worked examples) + user (the question) for chat models.
 
+Paradigm prompts (the MIND paper's eight reasoning paradigms, ``mind_lib.styles.PARADIGMS``): the same
+exemplars and closing line, with the step-by-step lead replaced by the paradigm's instruction
+(``PARADIGM_INSTRUCTIONS``, our wording of the paper's one-line descriptions). ``prompt_version`` names the
+prompt in a teacher's provenance, with a hash of the paradigm's text, so editing it marks its rows stale.
+
 ``trim_rationale`` cuts what a model writes after its answer line (a plain LM tends to go on with
 a new "Q:"), so stored rationales stop where the extractor looks.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 
+from mind_lib.styles import PARADIGMS
 from mind_lib.tasks.base import KINDS, Example
 
 PROMPT_VERSION = "fewshot-cot-1"
@@ -79,12 +86,56 @@ ANSWER_FORMAT: dict[str, str] = {
 }
 
 
-def instruction(kind: str) -> str:
-    """The task statement for one answer kind, including the required closing line."""
+# The one owner of each paradigm's instruction (ours, after the descriptions in the MIND paper's data section).
+PARADIGM_INSTRUCTIONS: dict[str, str] = {
+    "formal": "Reason formally: give each quantity a symbol, state every relation as an equation and derive the "
+              "result by substitution, one line per step, with no step left to intuition.",
+    "intuitive": "Reason intuitively, as a person would explain it in everyday words: follow what happens to the "
+                 "things in the problem, use common-sense rules of thumb and keep notation to a minimum.",
+    "decomposition": "Break the problem into numbered sub-problems, solve them one at a time in order, each using "
+                     "the results before it, and then combine their results.",
+    "planning": "First write a short plan listing the steps you will take, in order. Then carry out the plan one "
+                "step at a time, saying which step of the plan you are on.",
+    "analogy": "Find a simpler, familiar problem with the same structure (a counter that goes up and down, coins "
+               "in a purse), say how the parts of this problem map onto it, solve that one and map its result back.",
+    "socratic": "Reason by asking yourself questions: pose one question about what you need to know next, answer "
+                "it, and go on question by question until the answer follows.",
+    "contrastive": "Put up two or three candidate answers, tempting wrong ones included, work out the correct "
+                   "computation, and say why each wrong candidate fails before you settle on the answer.",
+    "counterfactual": "Reason counterfactually: ask what would change if a condition of the problem were different "
+                      "or absent, reason backwards from what is asked, find the conditions that decide the answer, "
+                      "and then compute it.",
+}
+# The worked examples reason plainly step by step; they are there for the closing line, not the style.
+_FORMAT_ONLY = "The worked examples show the format of the final sentence only; reason in the way just described."
+
+
+def _check_paradigm(paradigm: str) -> None:
+    if paradigm not in PARADIGM_INSTRUCTIONS:
+        raise ValueError(f"unknown paradigm {paradigm!r}; allowed: {', '.join(PARADIGMS)}")
+
+
+def instruction(kind: str, paradigm: str | None = None) -> str:
+    """The task statement for one answer kind, including the required closing line; with ``paradigm``,
+    that paradigm's way of reasoning instead of plain step-by-step."""
     if kind not in KINDS:
         raise ValueError(f"unknown answer kind {kind!r}; allowed: {', '.join(KINDS)}")
-    return ("Solve the problem step by step, writing out each intermediate result. "
-            f"Finish with a final sentence of the form 'The answer is X.' where X is {ANSWER_FORMAT[kind]}.")
+    if paradigm is None:
+        lead = "Solve the problem step by step, writing out each intermediate result."
+    else:
+        _check_paradigm(paradigm)
+        lead = f"{PARADIGM_INSTRUCTIONS[paradigm]} {_FORMAT_ONLY}"
+    return f"{lead} Finish with a final sentence of the form 'The answer is X.' where X is {ANSWER_FORMAT[kind]}."
+
+
+def prompt_version(paradigm: str | None = None) -> str:
+    """The prompt's name in a teacher's provenance: ``PROMPT_VERSION``, plus the paradigm and a hash of its
+    instruction, so that rows written under an older wording of that paradigm become stale."""
+    if paradigm is None:
+        return PROMPT_VERSION
+    _check_paradigm(paradigm)
+    digest = hashlib.sha256(f"{PARADIGM_INSTRUCTIONS[paradigm]}\n{_FORMAT_ONLY}".encode()).hexdigest()[:8]
+    return f"{PROMPT_VERSION}/{paradigm}-{digest}"
 
 
 def _qa(question: str, rationale: str | None = None) -> str:
@@ -95,18 +146,18 @@ def _worked_examples(kind: str) -> str:
     return "\n\n".join(_qa(q, r) for q, r in EXEMPLARS[kind])
 
 
-def build_prompt(example: Example) -> str:
+def build_prompt(example: Example, paradigm: str | None = None) -> str:
     """Plain few-shot prompt for a base LM: instruction, worked examples, then ``Q: ...\\nA:``."""
-    return f"{instruction(example.kind)}\n\n{_worked_examples(example.kind)}\n\n{_qa(example.question)}"
+    return f"{instruction(example.kind, paradigm)}\n\n{_worked_examples(example.kind)}\n\n{_qa(example.question)}"
 
 
-def build_messages(example: Example) -> list[dict[str, str]]:
+def build_messages(example: Example, paradigm: str | None = None) -> list[dict[str, str]]:
     """Chat messages: the system turn carries instruction and worked examples, the user turn the question.
 
     Keeping the exemplars in the system turn leaves the user turn identical to the bare question, so
     endpoints that cache a shared prefix (vLLM/SGLang prefix caching) reuse it across questions.
     """
-    system = f"{instruction(example.kind)}\n\nWorked examples:\n\n{_worked_examples(example.kind)}"
+    system = f"{instruction(example.kind, paradigm)}\n\nWorked examples:\n\n{_worked_examples(example.kind)}"
     return [{"role": "system", "content": system}, {"role": "user", "content": example.question}]
 
 

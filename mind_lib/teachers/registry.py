@@ -14,11 +14,19 @@ from mind_lib.teachers.base import Teacher
 
 
 def build_teachers(spec: TeacherSpec) -> list[Teacher]:
-    """The teachers a ``collect.teachers`` entry describes: one, or one per paradigm when it lists ``paradigms``."""
-    if spec.paradigms is not None:
+    """The teachers a ``collect.teachers`` entry describes: one, or one per paradigm when it lists ``paradigms``,
+    named ``<name>.<paradigm>`` with the paradigm as perspective.
+
+    A model backend is built once (one model load, one HTTP client) and copied per paradigm, each copy asking
+    with its paradigm's prompt (``mind_lib.teachers.prompts.PARADIGM_INSTRUCTIONS``).
+    """
+    if spec.paradigms is None:
+        return [build_teacher(spec)]
+    if spec.backend == "builtin":
         from mind_lib.teachers.builtin import BuiltinTeacher
         return BuiltinTeacher.paradigm_teachers(spec)
-    return [build_teacher(spec)]
+    base = build_teacher(spec)
+    return [base.for_paradigm(f"{spec.name}.{p}", p) for p in spec.paradigms]
 
 
 def build_teacher(spec: TeacherSpec) -> Teacher:
