@@ -191,7 +191,8 @@ def _run_collection(params, paths, progress: bool) -> tuple[CollectResult, list[
         # the filter reads every paradigm's verdict on a question, so it waits for a complete collection
         result.selection = _difficulty_filter(examples, rows, cfg.difficulty)
         chosen = set(result.selection["kept"])
-        split_of = {q: s for q, s in split_of.items() if s != "train" or q in chosen}
+        if chosen:  # none eligible: the split is left whole, and the check below names the teachers' accuracies
+            split_of = {q: s for q, s in split_of.items() if s != "train" or q in chosen}
     # every row was just checked against these questions (collect moves the others to the stale file)
     by_split = {split: [r for r in rows if split_of.get(r["question_id"]) == split] for split in cfg.splits}
     kept = {split: [{**r, "world": world} for r in filter_rows(rs, cfg.keep)] for split, rs in by_split.items()}
@@ -218,8 +219,6 @@ def _difficulty_filter(examples: Sequence[Example], rows: Sequence[dict], spec) 
     ids = {e.id for e in train}
     difficulty = question_difficulty(train, [r for r in rows if r["question_id"] in ids])
     kept = select_questions(difficulty, spec.n_questions, spec.seed)
-    if not kept:
-        raise ValueError("difficulty filter: no training question has two correct trajectories; check the teachers")
     return {"kept": kept, "pool": len(train), "before": difficulty_histogram(difficulty),
             "after": difficulty_histogram(difficulty, kept)}
 

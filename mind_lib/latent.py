@@ -461,7 +461,8 @@ def latent_frame(latent: Mapping):
     """The report of ``latent_report`` as a long table: one row per (method, layer), base included."""
     import pandas as pd
 
-    per_model = {k: v for k, v in latent.items() if k not in ("setup", "methods")} | dict(latent.get("methods", {}))
+    per_model = ({k: v for k, v in latent.items() if k not in ("setup", "methods", "paradigm_clusters")}
+                 | dict(latent.get("methods", {})))
     rows = [{"method": m, "layer": int(layer), **{k: vals.get(k) for k in LAYER_KEYS[:4]}}
             for m, layers in per_model.items() for layer, vals in layers.items()]
     return pd.DataFrame(rows, columns=["method", "layer", *LAYER_KEYS[:4]])

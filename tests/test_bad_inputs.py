@@ -528,7 +528,9 @@ def test_collection_without_a_usable_row_names_the_teachers_and_their_accuracy(t
     monkeypatch.setattr(BuiltinTeacher, "generate", always_zero)
     code, err = mind(capsys, "collect", "--out-root", str(tmp_path))
     assert code == 2
-    names = [t.name for t in params.collect.teachers]
+    from mind_lib.teachers.registry import build_teachers
+
+    names = [t.name for spec in params.collect.teachers for t in build_teachers(spec)]  # one per paradigm
     per_teacher = params.world.n_train * params.collect.n_per_question
     assert (f"mind collect: error: {paths.rationales / 'train.jsonl'}: no usable rationale (keep: correct left none "
             f"with text); teachers' accuracy on the split: "
@@ -547,14 +549,14 @@ def test_incomplete_collection_exits_2_and_keeps_every_row(tmp_path, capsys, mon
     save_world(generate_world(params.world), paths.world)
     real = BuiltinTeacher.generate
 
-    def flaky(self, examples, n, seed):  # the expert's endpoint is down for train-3
+    def flaky(self, examples, n, seed):  # the socratic paradigm's endpoint is down for train-3
         texts = real(self, examples, n, seed)
-        return [None if self.name == "expert" and e.id == "train-3" else t for e, t in zip(examples, texts)]
+        return [None if self.name == "teacher.socratic" and e.id == "train-3" else t for e, t in zip(examples, texts)]
 
     monkeypatch.setattr(BuiltinTeacher, "generate", flaky)
     code, err = mind(capsys, "collect", "--out-root", str(tmp_path))
     assert code == 2 and "Traceback" not in err
-    assert "mind collect: error: collection incomplete, questions missing per teacher: {'expert': 1}" in err
+    assert "mind collect: error: collection incomplete, questions missing per teacher: {'teacher.socratic': 1}" in err
     first = (paths.rationales / "collected.jsonl").read_bytes()
     monkeypatch.setattr(BuiltinTeacher, "generate", real)
     code, _ = mind(capsys, "collect", "--out-root", str(tmp_path))
@@ -562,4 +564,5 @@ def test_incomplete_collection_exits_2_and_keeps_every_row(tmp_path, capsys, mon
     # the second run only added the missing question's rows
     assert (paths.rationales / "collected.jsonl").read_bytes().startswith(first)
     rows = load_rationales(paths.rationales / "collected.jsonl")
-    assert len(rows) == len(params.collect.teachers) * (params.world.n_train + params.world.n_feedback)
+    paradigms = len(params.collect.teachers[0].paradigms)
+    assert len(rows) == paradigms * (params.world.n_train + params.world.n_feedback)
