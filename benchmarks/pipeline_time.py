@@ -62,7 +62,9 @@ def main(argv=None):
     command = repro_command(args.profile, args.set)
     clone = Path(tempfile.mkdtemp(prefix="pipeline-time-", dir=ROOT.parent))
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-    env = {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}", "OMP_NUM_THREADS": "1"}
+    # PYTHONPATH: the clone's own mind_lib, not the one this checkout's .venv has installed in editable mode
+    env = {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}", "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": str(clone)}
     env.pop("MIND_PROFILE", None)
     env.pop("MIND_OUT_ROOT", None)
     try:
