@@ -10,7 +10,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export OMP_NUM_THREADS ?= 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: venv repro test lab clean-venv strip
+.PHONY: venv repro exp test lab clean-venv strip
 
 venv: $(STAMP)
 
@@ -23,6 +23,10 @@ $(STAMP): requirements.lock pyproject.toml
 
 repro: venv
 	$(BIN)/dvc repro
+
+# another profile as a DVC experiment, e.g. `make exp PROFILE=paper` (the venv's `mind` is on PATH here)
+exp: venv
+	$(BIN)/dvc exp run -S profile=$(PROFILE)
 
 test: venv
 	$(BIN)/python -m pytest tests notebooks --nbmake --nbmake-timeout=900

@@ -47,7 +47,7 @@ class MindOptions(FtcotDiverseOptions):
     """capability: the MetaNet ranks low-loss trajectories first; inverted: high-loss first (the control)."""
     loss_ema: float = Field(0.5, ge=0.0, lt=1.0)
     """gamma of the long-term loss L_real (bias-corrected EMA over a pair's visits); 0 = the latest loss."""
-    warmup_epochs: int = Field(2, ge=0, le=1000)
+    warmup_epochs: int = Field(1, ge=0, le=1000)
     """MetaNet passes over the training questions, alone, on the starting student's losses."""
     warmup_lr: float = Field(1e-3, gt=0.0, le=1.0)
     """Adam learning rate of the warm-up."""
