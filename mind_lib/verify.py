@@ -255,7 +255,8 @@ def verify(committed: str | Path, rerun: str | Path, echo: Callable[[str], None]
     else:
         echo(f"figures (%): committed {summary_path} vs rerun {rerun_summary}")
         echo(f"  {'method':<20} {'figure':<9} {'committed':>9} {'rerun':>7}   {'expected':<14} seeds")
-        for c in check_figures(read_json(summary_path), read_json(rerun_summary)):
+        committed_summary, rerun_summary_json = read_json(summary_path), read_json(rerun_summary)
+        for c in check_figures(committed_summary, rerun_summary_json):
             verdict = "within" if c.within else ("MISSING" if c.rerun is None else "OUTSIDE")
             note = " (weak: one seed)" if c.weak else ""
             interval = f"[{_pct(c.lo)}, {_pct(c.hi)}]"
@@ -263,6 +264,9 @@ def verify(committed: str | Path, rerun: str | Path, echo: Callable[[str], None]
                  f"{c.seeds:<5} {verdict}{note}")
             if not c.within:
                 bad.append(f"{c.method} {c.figure} {verdict.lower()}")
+        extra = sorted(set(_methods(rerun_summary_json)) - set(_methods(committed_summary)))
+        if extra:  # e.g. a method added to the grid after the results were committed: nothing to compare
+            echo(f"  not compared (no committed figures): {', '.join(extra)}")
 
     if bad:
         echo(f"verify: {len(bad)} discrepancies: {'; '.join(bad)}")

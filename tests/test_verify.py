@@ -141,6 +141,11 @@ def test_verify_a_summary_file_and_a_rerun_without_summary(tmp_path, capsys):
     write_json(rerun / "reports" / "metrics" / "summary.json", {"methods": {}})
     assert verify(committed, rerun) == DISCREPANCY
     assert "MISSING" in capsys.readouterr().out
+    # a method only the rerun has is named, not compared
+    write_json(rerun / "reports" / "metrics" / "summary.json",
+               summary(0.5, 0.3, 0.8) | {"methods": summary(0.5, 0.3, 0.8)["methods"] | {"mcc_kd": {"seeds": [0]}}})
+    assert verify(committed, rerun) == OK
+    assert "not compared (no committed figures): mcc_kd" in capsys.readouterr().out
 
 
 def test_cli_verify_names_a_missing_folder(tmp_path, capsys):
