@@ -18,6 +18,7 @@ import sys
 from mind_lib.cli_distill import add_distill_parser, add_pretrain_parser
 from mind_lib.config import PROFILES, SECTIONS, explain, load_params
 from mind_lib.io import Paths
+from mind_lib.machine import pin_cpu_kernels
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -130,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # before any command imports torch: the same CPU kernels on every x86 machine (mind_lib/machine.py)
+    pin_cpu_kernels()
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -1,9 +1,10 @@
 """``machine_info``: the CPU, its kernel-relevant flags, threads and versions that go into the metrics."""
 import json
+import os
 
 import torch
 
-from mind_lib.machine import KERNEL_FLAGS, machine_info
+from mind_lib.machine import KERNEL_FLAGS, PINNED_KERNELS, THREAD_VARS, machine_info, pin_cpu_kernels
 
 CPUINFO = """processor\t: 0
 vendor_id\t: AuthenticAMD
@@ -27,6 +28,8 @@ def test_machine_info_reads_the_cpu_model_and_only_kernel_flags(tmp_path):
 
 
 def test_machine_info_reports_threads_versions_and_is_json(tmp_path, monkeypatch):
+    for name in THREAD_VARS:  # `mind` commands run in this process (conftest) pin some of them
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     info = machine_info(tmp_path / "no-such-cpuinfo")  # not Linux: the model comes from platform, no flags
     assert info["cpu"] and info["cpu_flags"] == []
@@ -37,3 +40,25 @@ def test_machine_info_reports_threads_versions_and_is_json(tmp_path, monkeypatch
     assert info["versions"]["torch"] == torch.__version__
     assert set(info["versions"]) >= {"torch", "transformers", "numpy"}
     assert json.loads(json.dumps(info)) == info
+
+
+def test_pin_cpu_kernels_sets_avx2_on_x86_and_respects_the_users_choice(tmp_path, monkeypatch):
+    for name in PINNED_KERNELS:
+        monkeypatch.delenv(name, raising=False)
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(CPUINFO)
+    assert pin_cpu_kernels(cpuinfo) == {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2"}
+    assert machine_info(cpuinfo)["env"].items() >= {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2"}.items()
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx512")
+    monkeypatch.delenv("MKL_CBWR")
+    assert pin_cpu_kernels(cpuinfo) == {"MKL_CBWR": "AVX2"}  # the user's value wins
+    assert machine_info(cpuinfo)["env"]["ATEN_CPU_CAPABILITY"] == "avx512"
+
+
+def test_pin_cpu_kernels_leaves_cpus_without_avx2_alone(tmp_path, monkeypatch):
+    for name in PINNED_KERNELS:
+        monkeypatch.delenv(name, raising=False)
+    arm = tmp_path / "cpuinfo"
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd evtstrm aes sve\nCPU part\t: 0xd40\n")
+    assert pin_cpu_kernels(arm) == {} and pin_cpu_kernels(tmp_path / "none") == {}
+    assert not set(PINNED_KERNELS) & set(os.environ)
