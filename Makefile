@@ -10,7 +10,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export OMP_NUM_THREADS ?= 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: venv repro exp test lab clean-venv strip
+.PHONY: venv repro exp test lab clean-venv strip verify
 
 venv: $(STAMP)
 
@@ -30,6 +30,14 @@ exp: venv
 
 test: venv
 	$(BIN)/python -m pytest tests notebooks --nbmake --nbmake-timeout=900
+
+# After `make repro`: does the rerun reproduce the results committed at HEAD? Data hashes must equal
+# HEAD's dvc.lock, figures lie within their expected interval (mind_lib/verify.py); exit 2 if not.
+# HEAD's files go to a temporary folder because the rerun has overwritten them in the checkout.
+verify: venv
+	@tmp=$$(mktemp -d) && git show HEAD:reports/metrics/summary.json > $$tmp/summary.json \
+	  && git show HEAD:dvc.lock > $$tmp/dvc.lock \
+	  && $(BIN)/mind verify --committed $$tmp --rerun .; rc=$$?; rm -rf $$tmp; exit $$rc
 
 lab: venv
 	$(BIN)/jupyter lab notebooks

@@ -5,6 +5,8 @@
     mind collect [--profile P] [--out-root DIR]     collect rationales from the configured teachers
     mind notebook NAME [-p KEY VALUE ...]           execute notebooks/NAME.ipynb with papermill into
                                                     reports/notebooks/NAME.ipynb (what dvc.yaml runs)
+    mind verify --committed SUMMARY|DIR --rerun DIR does a rerun reproduce the committed data and figures
+                                                    (exit 2: a discrepancy; mind_lib/verify.py)
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import sys
 from mind_lib.cli_distill import add_distill_parser, add_pretrain_parser
 from mind_lib.config import PROFILES, SECTIONS, explain, load_params
 from mind_lib.io import Paths, StageError
+from mind_lib.machine import pin_cpu_kernels
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -87,6 +90,12 @@ def cmd_notebook(args) -> int:
     return 0
 
 
+def cmd_verify(args) -> int:
+    from mind_lib.verify import verify
+
+    return verify(args.committed, args.rerun)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mind", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -109,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", default=None, help="also render the executed notebook to this HTML file "
                                                  "(relative to the output root), e.g. reports/index.html")
     p.set_defaults(func=cmd_notebook)
+    p = sub.add_parser("verify", help="compare a rerun's data hashes and figures with the committed ones")
+    p.add_argument("--committed", required=True,
+                   help="the committed summary.json, or a folder holding summary.json and/or dvc.lock "
+                        "(or reports/metrics/summary.json, dvc.lock, data/)")
+    p.add_argument("--rerun", required=True, help="the rerun's output root (data/, reports/metrics/summary.json)")
+    p.set_defaults(func=cmd_verify)
     add_distill_parser(sub)
     add_pretrain_parser(sub)
     return parser
@@ -116,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # before any command imports torch: the same CPU kernels on every x86 machine (mind_lib/machine.py)
+    pin_cpu_kernels()
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
