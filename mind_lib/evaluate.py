@@ -385,6 +385,9 @@ def evaluate_runs(params, paths, progress: bool = True) -> dict:
     run_jobs(_evaluate_job, evaluation_jobs(jobs, cfg.suites), cfg.workers, "evaluate (student, suite)", progress)
     tree = load_prediction_tree(paths.predictions)
     summary = build_summary(tree, reference=cfg.reference, n_boot=cfg.n_boot)  # no reference rows: no "paired"
+    from mind_lib.machine import machine_info
+
+    summary["machine"] = machine_info()  # what a CPU result depends on: a rerun elsewhere can be traced
     write_json(paths.metrics / "summary.json", summary)
     return summary
 

@@ -555,6 +555,7 @@ def train(model, tokenizer, strategy: Strategy, train_set: ItemSet, params: Trai
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
+    from mind_lib.machine import machine_info
     from mind_lib.student import save_student
 
     out_dir = Path(out_dir)
@@ -705,7 +706,7 @@ def train(model, tokenizer, strategy: Strategy, train_set: ItemSet, params: Trai
                "epochs": plan.batches_after(step) / order.batches_per_epoch,
                "processes": world, "mixed_precision": accelerator.mixed_precision, "wall_s": wall,
                "train_items": train_set.summary(), "eval_items": eval_set.summary() if eval_set else None,
-               **final_eval, "fingerprint": fingerprint}
+               **final_eval, "fingerprint": fingerprint, "machine": machine_info()}
     if main:
         final = accelerator.unwrap_model(model)
         if hasattr(final, "merge_and_unload"):  # peft: one plain HF folder for evaluation

@@ -106,7 +106,9 @@ def root_data_hashes(root: str | Path) -> dict[str, str]:
     hashes = {DATA_PREFIXES[0]: dvc_md5(root / DATA_PREFIXES[0])} if (root / DATA_PREFIXES[0]).is_dir() else {}
     rationales = root / DATA_PREFIXES[1]
     if rationales.is_dir():
-        hashes |= {p.relative_to(root).as_posix(): _md5(p) for p in sorted(rationales.iterdir()) if p.is_file()}
+        # hidden files are the stage's lock (collect writes under data/rationales/.lock), not data
+        hashes |= {p.relative_to(root).as_posix(): _md5(p) for p in sorted(rationales.iterdir())
+                   if p.is_file() and not p.name.startswith(".")}
     return hashes
 
 

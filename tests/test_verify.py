@@ -167,4 +167,5 @@ def test_two_smoke_runs_of_world_and_collect_have_the_same_hashes(tmp_path, caps
     assert verify(tmp_path / "a", tmp_path / "b") == UNCHECKED  # data same; no figures to compare
     out = capsys.readouterr().out
     assert out.count(" same") == 4 and "not checked: figures" in out
-    assert json.loads((tmp_path / "b" / "data" / "world" / "manifest.json").read_text())["train"] == 40
+    manifest = json.loads((tmp_path / "b" / "data" / "world" / "manifest.json").read_text())
+    assert manifest["train"] == load_params(profile="smoke").world.n_train
