@@ -8,7 +8,7 @@ backward and steps, the probe, the forward passes over unselected trajectories).
 (encoder vectors, cached across the runs of a grid, and the warm-up) is reported apart as ``mind_setup_s``.
 Goal: ratio <= 1.3.
 
-    python benchmarks/mind_overhead.py [--questions 300] [--budget 60000] [--meta-accum 8] [--threads 1]
+    python benchmarks/mind_overhead.py [--questions 200] [--budget 200000] [--meta-accum 8] [--threads 1]
 
 The last stdout line is one JSON object with the figures.
 """
@@ -74,8 +74,8 @@ def worker(args) -> dict:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--questions", type=int, default=300)
-    p.add_argument("--budget", type=int, default=60000, help="trained target tokens per run")
+    p.add_argument("--questions", type=int, default=200)
+    p.add_argument("--budget", type=int, default=200000, help="trained target tokens per run (>= one epoch: MIND warms up for one)")
     p.add_argument("--meta-accum", type=int, default=8)
     p.add_argument("--probe-every", type=int, default=50)
     p.add_argument("--batch-size", type=int, default=32, help="training batch (params.yaml's default profile: 4)")
