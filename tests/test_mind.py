@@ -86,17 +86,14 @@ def test_reduces_exactly_to_ftcot_diverse(student_dir, tmp_path, method, options
     assert_same_weights(tmp_path / "base", tmp_path / method)
 
 
-def test_consistency_changes_training():
+def test_consistency_changes_training(student_dir):
     """A sanity check of the reduction test above: with lambda > 0 the answer-consistency term is really there."""
     import torch
     from accelerate import Accelerator
 
     from mind_lib.strategies.base import RunInfo, collate
-    from tests.distill_data import TINY  # noqa: F401
 
-    tmp = __import__("tempfile").mkdtemp()
-    sd = save_tiny_student(__import__("pathlib").Path(tmp), EXAMPLES + EVAL_EXAMPLES, ROWS + EVAL_ROWS)
-    model, tok = load_student(sd)
+    model, tok = load_student(student_dir)
     losses = {}
     for lam in (0.0, 5.0):
         s = get_strategy("mcc_kd", {"keep": "all", "consistency_weight": lam})
