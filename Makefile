@@ -26,7 +26,7 @@ repro: venv
 
 # another profile as a DVC experiment, e.g. `make exp PROFILE=paper` (the venv's `mind` is on PATH here)
 exp: venv
-	$(BIN)/dvc exp run -S profile=$(PROFILE)
+	$(BIN)/mind exp $(PROFILE)
 
 test: venv
 	$(BIN)/python -m pytest tests notebooks --nbmake --nbmake-timeout=900

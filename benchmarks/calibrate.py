@@ -36,7 +36,7 @@ from types import SimpleNamespace
 import yaml
 
 from mind_lib.distill import DEFAULT_RUNS, replay_examples
-from mind_lib.strategies import get_strategy
+from mind_lib.strategies.registry import get_strategy
 from mind_lib.tasks.world import SKILLS
 
 OOD_SPLITS = ("ood_steps", "ood_templates", "ood_distractor", "ood_numbers")
@@ -89,7 +89,7 @@ def evaluate_model(model_dir: Path, world_dir: Path, method: str | None, max_new
     the general suite is asked with the plain prompt the base student was pretrained with."""
     from mind_lib.evaluate import evaluate_suite
     from mind_lib.formatting import format_prompt
-    from mind_lib.strategies import get_strategy
+    from mind_lib.strategies.registry import get_strategy
     from mind_lib.student import load_student
     from mind_lib.tasks.world import load_split
 
@@ -206,7 +206,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.pretrain_threads)
     _quiet()
     from mind_lib.collect import run_collection, teacher_summary
-    from mind_lib.distill import pretrain_student
+    from mind_lib.pretrain import pretrain_student
     from mind_lib.io import Paths
     from mind_lib.rationales import load_rationales
     from mind_lib.student import load_student

@@ -33,7 +33,7 @@ def build(args):
     """Tokenizer, a fresh tiny student and the tokenized items; identical in every process."""
     from mind_lib.config import WorldParams
     from mind_lib.rationales import make_row
-    from mind_lib.strategies import get_strategy
+    from mind_lib.strategies.registry import get_strategy
     from mind_lib.student import StudentParams, build_tiny_student, train_word_tokenizer
     from mind_lib.tasks.world import generate_world
     from mind_lib.styles import PARADIGMS

@@ -7,9 +7,12 @@
 - A key given twice in one mapping is an error naming the key and both lines (plain YAML keeps the
   last silently); ``1e-3`` reads as a number, as in YAML 1.2 (PyYAML alone reads it as a string).
 - Any problem raises ``ValueError`` naming the file, the dotted key and what is allowed.
-- ``profile`` picks a named set of overrides from ``profiles:`` in the same file; the environment
-  variable ``MIND_PROFILE`` wins over the file, so notebooks, tests and the CLI can switch to
-  ``smoke`` without editing params.
+- ``params.yaml`` holds the default profile's values; another profile is an override file
+  ``profiles/<name>.yaml`` deep-merged onto it (lists are replaced whole). ``mind exp NAME`` runs one as a
+  DVC experiment (each override a ``dvc exp run -S``); ``$MIND_PROFILE`` selects one for tests and nbmake,
+  which write under ``$MIND_OUT_ROOT`` (``mind_lib.stages.open_stage`` refuses anything else).
+- The section models live in ``mind_lib.params.<section>`` (torch-free); a caller passes the models of the
+  sections it reads, so nothing here imports them.
 """
 from __future__ import annotations
 
@@ -18,12 +21,16 @@ import os
 import re
 from pathlib import Path
 from types import UnionType
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 ENV_PROFILE = "MIND_PROFILE"
+PROFILES_DIR = "profiles"  # beside params.yaml
+DEFAULT_PROFILE = "default"  # params.yaml as it is
+# the top-level sections of params.yaml (their models: mind_lib.params.<name>, pretrain: params.train)
+SECTION_NAMES = ("world", "collect", "student", "pretrain", "distill", "evaluate", "latent")
 
 
 def _is_tuple_type(annotation: Any) -> bool:
@@ -56,222 +63,8 @@ class Section(BaseModel):
 # world
 
 
-class RationaleSourceSpec(Section):
-    """Published multi-teacher rationales (``mind_lib.tasks.rationale_files``)."""
-
-    source: Literal["svamp_levels", "svamp_3sample"]
-    """Which public layout the folder holds."""
-    folder: str
-    """The folder (relative paths are relative to the repository root)."""
-    max_questions: int | None = Field(None, ge=1)
-    """Keep only the first N questions (quick runs); null = all."""
-
-
-class BenchmarkSpec(Section):
-    """A public benchmark evaluated as its own suite (``mind_lib.tasks.benchmarks.load_benchmark``)."""
-
-    name: str
-    """Benchmark name (gsm8k, svamp, asdiv, multiarith, ...); also the suite's name."""
-    path: str | None = None
-    """Its file or folder in the original public layout; null = ``datasets.load_dataset`` (network)."""
-    split: str = "test"
-    """Which split of the benchmark."""
-    max_examples: int | None = Field(None, ge=1)
-    """Keep only the first N examples (quick runs); null = all."""
-
-
-class PublicDataParams(Section):
-    """Real data instead of the embedded world: training questions and their rationales from published
-    rationale files, evaluation suites from public benchmarks."""
-
-    rationales: list[RationaleSourceSpec] = Field(min_length=1)
-    """Rationale sources; their questions become the train and feedback splits."""
-    feedback_share: float = Field(0.1, gt=0.0, lt=1.0)
-    """Share of those questions held out as the feedback split."""
-    benchmarks: list[BenchmarkSpec] = Field(min_length=1)
-    """Evaluation suites; questions also in the training data are removed from them (no leakage)."""
-    seed: int = Field(0, ge=0)
-    """Seed of the train/feedback split."""
-
-
-STORY_STEPS = (1, 2)
-"""Changes per general-suite story (the base student's prior); ID problems have more."""
-
-
-class WorldParams(Section):
-    """The data of the pipeline: the embedded reasoning world (``mind_lib.tasks.world``) or, with
-    ``source: public``, published rationales and public benchmarks (``mind_lib.tasks.public``)."""
-
-    source: Literal["world", "public"] = "world"
-    """world: generate the embedded world from the fields below; public: read ``public``."""
-    public: PublicDataParams | None = None
-    """With ``source: public``: the files to read."""
-    seed: int = Field(0, ge=0)
-    """Seed of the generator; the same seed gives the same questions in every split."""
-    n_train: int = Field(2000, ge=1, le=1_000_000)
-    """Training questions (in distribution) for distillation."""
-    n_feedback: int = Field(200, ge=1, le=100_000)
-    """Held-out in-distribution questions: MIND's feedback set and the eval-loss set."""
-    n_test: int = Field(400, ge=1, le=100_000)
-    """Questions in each test split (ID and each OOD split)."""
-    n_general_train: int = Field(3000, ge=1, le=1_000_000)
-    """General-suite questions per skill used to pretrain the base student."""
-    n_general_test: int = Field(200, ge=1, le=100_000)
-    """General-suite test questions per skill (forgetting is measured on these)."""
-    id_steps: tuple[int, int] = (3, 4)
-    """Inclusive range of reasoning steps in distribution; above the general suite's stories
-    (``STORY_STEPS``), so no ID problem is a pretraining story."""
-    ood_steps: tuple[int, int] = (5, 6)
-    """Inclusive range of steps of the OOD-steps split; must lie above ``id_steps``."""
-    max_value: int = Field(20, ge=10, le=10_000)
-    """Largest number (start, operand, intermediate, answer) in distribution."""
-    ood_max_value: int = Field(30, ge=20, le=100_000)
-    """Largest number of the OOD-numbers split (its start always exceeds ``max_value``) and of the general
-    suite: the base student's prior covers the larger amounts, distillation data never shows them."""
-    max_operand: int = Field(6, ge=2, le=1000)
-    """Largest operand of + and - in distribution (x and / use factors 2..5)."""
-
-    @model_validator(mode="after")
-    def _check_ranges(self):
-        if self.source == "public" and self.public is None:
-            raise ValueError("world.source is 'public' but world.public is not set")
-        lo, hi = self.id_steps
-        if not STORY_STEPS[1] < lo <= hi <= 12:
-            raise ValueError(f"id_steps must satisfy {STORY_STEPS[1]} < min <= max <= 12 (the general suite's "
-                             f"stories have up to {STORY_STEPS[1]} steps), got {list(self.id_steps)}")
-        olo, ohi = self.ood_steps
-        if not hi < olo <= ohi <= 16:
-            raise ValueError(f"ood_steps must lie above id_steps (max {hi}) and <= 16, got {list(self.ood_steps)}")
-        if self.ood_max_value <= self.max_value:
-            raise ValueError(f"ood_max_value ({self.ood_max_value}) must exceed max_value ({self.max_value})")
-        if self.max_operand >= self.max_value:
-            raise ValueError(f"max_operand ({self.max_operand}) must be below max_value ({self.max_value})")
-        return self
-
-
 # ----------------------------------------------------------------------------------------------
 # teachers and collection
-
-
-class TeacherSpec(Section):
-    """One teacher of the collection. ``backend`` selects the implementation; the other fields
-    apply to the backends named in their docstrings."""
-
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
-    """Unique teacher id written into every rationale row."""
-    backend: Literal["builtin", "hf", "openai"] = "builtin"
-    """builtin: programmatic styles of the world; hf: local causal LM; openai: OpenAI-compatible endpoint."""
-    perspective: str | None = None
-    """Perspective label; defaults to ``style`` (builtin) or ``name``."""
-    style: str | None = None
-    """builtin: the reasoning style, one paradigm or classic style of ``mind_lib.styles``."""
-    paradigms: list[str] | None = None
-    """One teacher writing every listed paradigm (``mind_lib.styles.PARADIGMS``), one rationale per paradigm and
-    question, the paradigm as perspective; rows name the teacher ``<name>.<paradigm>``. builtin: each paradigm's
-    own route; hf/openai: each paradigm's prompt (``mind_lib.teachers.prompts``), one model or client shared."""
-    error_rate: float | None = Field(None, ge=0.0, le=1.0)
-    """builtin: probability that a step's arithmetic is wrong; null = the style's own rate (each paradigm has
-    one, docs/method.md §1.2; the classic styles are error-free)."""
-    slip_share: float = Field(0.5, ge=0.0, le=1.0)
-    """builtin: share of wrong steps that are slips (a wrong number written, the right one carried on),
-    so the rationale reaches the right answer through a wrong step."""
-    path: str | None = None
-    """hf: local folder of the model (``from_pretrained(path)``)."""
-    model: str | None = None
-    """openai: model name sent to the endpoint."""
-    base_url: str | None = None
-    """openai: endpoint URL (or env ``OPENAI_BASE_URL``)."""
-    api_key_env: str = "OPENAI_API_KEY"
-    """openai: name of the environment variable holding the key (never the key itself)."""
-    temperature: float = Field(0.7, ge=0.0, le=2.0)
-    """hf/openai: sampling temperature (0 = greedy)."""
-    max_new_tokens: int = Field(256, ge=1, le=8192)
-    """hf/openai: generation budget per rationale."""
-    options: dict[str, Any] = Field(default_factory=dict)
-    """Backend-specific extra keyword arguments (e.g. dtype, device_map, max_concurrency, timeout_s)."""
-
-    @model_validator(mode="after")
-    def _check_backend_fields(self):
-        from mind_lib.styles import PARADIGMS, STYLES
-
-        need = {"builtin": "style", "hf": "path", "openai": "model"}[self.backend]
-        if self.paradigms is not None:
-            if self.style is not None:
-                raise ValueError(f"teacher {self.name!r}: give 'style' or 'paradigms', not both")
-            if self.perspective is not None:  # each paradigm teacher's perspective is its paradigm
-                raise ValueError(f"teacher {self.name!r}: give 'perspective' or 'paradigms', not both")
-            bad = [p for p in self.paradigms if p not in PARADIGMS]
-            if bad or not self.paradigms or len(set(self.paradigms)) != len(self.paradigms):
-                raise ValueError(f"teacher {self.name!r}: paradigms must be distinct names among "
-                                 f"{', '.join(PARADIGMS)}; got {self.paradigms}")
-        if getattr(self, need) is None and not (self.backend == "builtin" and self.paradigms is not None):
-            raise ValueError(f"teacher {self.name!r}: backend {self.backend!r} needs '{need}'")
-        if self.style is not None and self.style not in STYLES:
-            raise ValueError(f"teacher {self.name!r}: unknown style {self.style!r}; allowed: {', '.join(STYLES)}")
-        # A builtin teacher reads no options, so any would be silently ignored; the hf and openai backends
-        # check theirs against their constructors when they are built (``registry.spec_kwargs``).
-        if self.backend == "builtin" and self.options:
-            raise ValueError(f"teacher {self.name!r}: unknown option(s) {sorted(self.options)} for backend "
-                             f"'builtin'; allowed options: none (its settings are the fields style, paradigms, error_rate, "
-                             f"slip_share and perspective)")
-        return self
-
-
-class DifficultyParams(Section):
-    """The difficulty filter of the training split (``mind_lib.difficulty``, docs/method.md §1.3)."""
-
-    n_questions: int = Field(ge=1, le=1_000_000)
-    """Training questions kept (the MIND paper keeps 497); the world's train split is the pool they come from."""
-    seed: int = Field(0, ge=0)
-    """Seed of the draw."""
-
-
-class JudgeParams(Section):
-    """An LLM judge of the collected rationales (``mind_lib.judge``, docs/method.md §1.3) behind an
-    OpenAI-compatible endpoint; it reads every rationale the gold check passed and may reject it."""
-
-    backend: Literal["openai"] = "openai"
-    """Where the judge runs: an OpenAI-compatible endpoint (the only backend)."""
-    model: str = Field(min_length=1)
-    """Model name sent to the endpoint."""
-    base_url: str | None = None
-    """Endpoint URL (or env ``OPENAI_BASE_URL``)."""
-    api_key_env: str = "OPENAI_API_KEY"
-    """Name of the environment variable holding the key (never the key itself)."""
-    options: dict[str, Any] = Field(default_factory=dict)
-    """Extra keyword arguments of the endpoint client (e.g. max_new_tokens, max_concurrency, timeout_s,
-    extra_body); checked when the judge is built."""
-
-
-class CollectParams(Section):
-    """Rationale collection (``mind_lib.collect``, notebook 01)."""
-
-    seed: int = Field(0, ge=0)
-    """Sampling seed; each (question, teacher, sample) derives its own stream from it."""
-    n_per_question: int = Field(1, ge=1, le=64)
-    """Rationales per question from each teacher."""
-    splits: list[Literal["train", "feedback"]] = ["train", "feedback"]
-    """World splits to collect rationales for (feedback rationales serve MIND's feedback loss)."""
-    keep: Literal["all", "correct"] = "correct"
-    """Which rationales go into the training file: all, or only those reaching the gold answer."""
-    batch_size: int = Field(64, ge=1, le=100_000)
-    """Questions per teacher call; each finished batch is on disk before the next starts."""
-    teachers: list[TeacherSpec] = Field(default_factory=list)
-    """The teachers, each its own perspective, or one per paradigm (may be empty when the data stage brings
-    published rationales)."""
-    difficulty: DifficultyParams | None = None
-    """Keep a few hundred hard training questions (easy ones downsampled); null = every training question."""
-    judge: JudgeParams | None = None
-    """An LLM judge confirming the rationales the gold check passed (``mind_lib.judge``); null = the gold
-    check alone (``extract_answer`` against the gold answer)."""
-
-    @model_validator(mode="after")
-    def _unique_names(self):
-        names = [t.name for t in self.teachers]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise ValueError(f"teacher names must be unique, repeated: {dup}")
-        return self
 
 
 # ----------------------------------------------------------------------------------------------
@@ -345,45 +138,40 @@ def read_yaml(path: str | Path) -> Any:
 # ----------------------------------------------------------------------------------------------
 # the whole file
 
-# Section name -> its model. Sections whose models live next to the code they configure (TRL style)
-# are named "module:Class" and imported on first use, so that reading params never imports torch
-# unless a stage needs those sections.
-SECTIONS: dict[str, type[Section] | str] = {
-    "world": WorldParams,
-    "collect": CollectParams,
-    "student": "mind_lib.student:StudentParams",
-    "pretrain": "mind_lib.trainer:TrainParams",
-    "distill": "mind_lib.distill:DistillParams",
-    "evaluate": "mind_lib.evaluate:EvaluateParams",
-    "latent": "mind_lib.latent:LatentParams",
-}
-PROFILES = ("default", "smoke", "paper", "classic", "real")
 
+class _Part:
+    """A section of which a stage declares only some fields (``distill.runs``): reading any other field is an
+    error, so a stage cannot depend on a key its DVC stage does not list."""
 
-def section_model(name: str) -> type[Section]:
-    """The model class of a section (imported on first use)."""
-    if name not in SECTIONS:
-        raise ValueError(f"unknown section {name!r}; allowed sections: {', '.join(SECTIONS)}")
-    model = SECTIONS[name]
-    if isinstance(model, str):
-        import importlib
+    def __init__(self, name: str, section: Section, fields: tuple[str, ...]):
+        self._name, self._section, self._fields = name, section, fields
 
-        module, cls = model.split(":")
-        model = SECTIONS[name] = getattr(importlib.import_module(module), cls)
-    return model
+    def __getattr__(self, field: str):
+        if field.startswith("_") or field in self._fields:
+            return getattr(self._section, field)
+        raise AttributeError(f"{self._name}.{field} is not among this stage's params "
+                             f"({', '.join(f'{self._name}.{f}' for f in self._fields)}); add it to the stage's "
+                             f"PARAMS and to its params in dvc.yaml")
 
 
 class Params:
-    """The validated sections of a params file (``params.world``, ``params.collect``, ...) and its profile."""
+    """The validated sections of a params file (``params.world``, ``params.collect``, ...) and its profile.
+    ``keys`` (dotted, e.g. ``distill.runs``) limits a section to the named fields."""
 
-    def __init__(self, profile: str, sections: dict[str, Section]):
+    def __init__(self, profile: str, sections: dict[str, Section], keys: tuple[str, ...] = ()):
         self.profile = profile
         self.sections = sections
+        self.parts: dict[str, tuple[str, ...]] = {}
+        for key in keys:
+            name, _, field = key.partition(".")
+            if field:
+                self.parts[name] = (*self.parts.get(name, ()), field)
 
-    def __getattr__(self, name: str) -> Section:
+    def __getattr__(self, name: str):
         sections = self.__dict__.get("sections", {})
         if name in sections:
-            return sections[name]
+            parts = self.__dict__.get("parts", {})
+            return _Part(name, sections[name], parts[name]) if name in parts else sections[name]
         raise AttributeError(f"params have no section {name!r}; loaded: {', '.join(sections)}")
 
     def to_dict(self) -> dict:
@@ -400,12 +188,12 @@ def _deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
-def _format_error(source: str, section: str, err: ValidationError) -> str:
+def _format_error(source: str, section: str, model: type[Section], err: ValidationError) -> str:
     lines = []
     for e in err.errors():
         key = ".".join(str(p) for p in (section, *e["loc"]))
         if e["type"] == "extra_forbidden":
-            sub = section_model(section)
+            sub = model
             for p in e["loc"][:-1]:  # walk into nested sections (teachers.0 -> TeacherSpec)
                 if isinstance(p, str) and p in getattr(sub, "model_fields", {}):
                     ann = sub.model_fields[p].annotation
@@ -420,76 +208,101 @@ def _format_error(source: str, section: str, err: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def validate_section(name: str, raw: dict | None, source: str = "params.yaml") -> Section:
-    """Validate one section; ``ValueError`` names the dotted key and what is allowed."""
-    if name not in SECTIONS:
-        raise ValueError(f"{source}: unknown section {name!r}; allowed sections: {', '.join(SECTIONS)}")
+def validate_section(name: str, model: type[Section], raw: dict | None, source: str = "params.yaml") -> Section:
+    """Validate one section with its ``model``; ``ValueError`` names the dotted key and what is allowed."""
     if raw is not None and not isinstance(raw, dict):
         raise ValueError(f"{source}: {name}: expected a mapping, got {type(raw).__name__}")
     try:
-        return section_model(name).model_validate(raw or {})
+        return model.model_validate(raw or {})
     except ValidationError as e:
-        raise ValueError(_format_error(source, name, e)) from None
+        raise ValueError(_format_error(source, name, model, e)) from None
 
 
-def resolve_raw(raw: dict, profile: str | None = None, source: str = "params.yaml") -> tuple[str, dict]:
-    """Apply the chosen profile's overrides to the raw params dict: returns (profile, merged dict)."""
-    raw = dict(raw or {})
-    profiles = raw.pop("profiles", {}) or {}
-    chosen = profile or os.environ.get(ENV_PROFILE) or raw.pop("profile", "default")
-    raw.pop("profile", None)
-    if chosen not in PROFILES:
-        raise ValueError(f"{source}: profile: {chosen!r} is not a profile; allowed: {', '.join(PROFILES)}")
-    unknown_profiles = set(profiles) - set(PROFILES)
-    if unknown_profiles:
-        raise ValueError(f"{source}: profiles: unknown {sorted(unknown_profiles)}; allowed: {', '.join(PROFILES)}")
-    if chosen != "default":
-        raw = _deep_merge(raw, profiles.get(chosen) or {})
-    return chosen, raw
+def profile_names(params_file: str | Path) -> list[str]:
+    """``default`` and every ``profiles/<name>.yaml`` beside ``params_file``."""
+    folder = Path(params_file).parent / PROFILES_DIR
+    return [DEFAULT_PROFILE, *sorted(p.stem for p in folder.glob("*.yaml"))]
 
 
-def load_params(path: str | Path | None = None, profile: str | None = None,
-                sections: tuple[str, ...] | None = None) -> Params:
-    """Read ``params.yaml`` (default: the repo's), apply the profile, validate the sections.
+def read_profile(params_file: str | Path, profile: str) -> dict:
+    """The overrides of ``profile`` (``{}`` for ``default``); ``ValueError`` for an unknown profile."""
+    if profile == DEFAULT_PROFILE:
+        return {}
+    path = Path(params_file).parent / PROFILES_DIR / f"{profile}.yaml"
+    if not path.exists():
+        raise ValueError(f"profile {profile!r}: no file {path}; profiles: {', '.join(profile_names(params_file))}")
+    raw = read_yaml(path) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a mapping of sections at the top level")
+    unknown = set(raw) - set(SECTION_NAMES)
+    if unknown:
+        raise ValueError(f"{path}: unknown section(s) {sorted(unknown)}; allowed: {', '.join(SECTION_NAMES)}")
+    return raw
 
-    ``profile`` argument > ``$MIND_PROFILE`` > ``profile:`` in the file > ``default``.
-    ``sections``: validate only these (default: all); a stage reads what it needs, and unknown
-    top-level keys are refused either way.
+
+def resolve_raw(params_file: str | Path, profile: str | None = None) -> tuple[str, dict]:
+    """(profile, params.yaml with the profile's overrides). ``profile`` argument > ``$MIND_PROFILE`` > default."""
+    raw = read_yaml(params_file) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{params_file}: expected a mapping of sections at the top level")
+    unknown = set(raw) - set(SECTION_NAMES)
+    if unknown:
+        raise ValueError(f"{params_file}: unknown section(s) {sorted(unknown)}; allowed: {', '.join(SECTION_NAMES)} "
+                         f"(profiles are files in {PROFILES_DIR}/)")
+    chosen = profile or os.environ.get(ENV_PROFILE) or DEFAULT_PROFILE
+    return chosen, _deep_merge(raw, read_profile(params_file, chosen))
+
+
+def load_params(path: str | Path | None, profile: str | None, sections: dict[str, type[Section]],
+                keys: tuple[str, ...] = ()) -> Params:
+    """Read ``params.yaml`` (default: the repo's), apply the profile, validate ``sections`` (name -> model).
+
+    ``keys``: the dotted keys a stage declares (``mind_lib.stages``); a section named only through
+    ``section.field`` keys is validated whole but exposes only those fields.
     """
     from mind_lib.io import find_repo_root
 
     path = Path(path) if path else find_repo_root() / "params.yaml"
-    raw = read_yaml(path) or {}
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: expected a mapping of sections at the top level")
-    chosen, merged = resolve_raw(raw, profile, source=str(path))
-    unknown = set(merged) - set(SECTIONS)
-    if unknown:
-        raise ValueError(f"{path}: unknown section(s) {sorted(unknown)}; allowed: profile, profiles, "
-                         f"{', '.join(SECTIONS)}")
-    wanted = SECTIONS if sections is None else sections
-    validated = {name: validate_section(name, merged.get(name), source=str(path)) for name in wanted}
-    _check_across_sections(validated, merged, str(path))
-    return Params(chosen, validated)
+    chosen, merged = resolve_raw(path, profile)
+    validated = {name: validate_section(name, model, merged.get(name), source=str(path))
+                 for name, model in sections.items()}
+    return Params(chosen, validated, keys)
 
 
-def _check_across_sections(validated: dict[str, Section], merged: dict, source: str) -> None:
-    """Checks that need two sections, on the params after the profile's overrides."""
-    if "evaluate" in validated:
-        # the paired tests compare every method with the reference: a reference that is not trained would
-        # only fail at the end of the evaluate stage, after every student was decoded
-        distill = validated.get("distill") or validate_section("distill", merged.get("distill"), source)
-        reference = validated["evaluate"].reference
-        if reference not in distill.runs:
-            raise ValueError(f"{source}: evaluate.reference: {reference!r} is not one of the configured runs "
-                             f"(distill.runs): {', '.join(distill.runs)}")
-
-
-def explain(section: str) -> str:
+def explain(section: str, model: type[Section]) -> str:
     """One line per field of a section: name, type, default and its docstring (for ``mind params``)."""
-    model = section_model(section)
     out = [f"[{section}] {model.__doc__.strip()}"]
     for name, f in model.model_fields.items():
         default = "required" if f.is_required() else repr(f.get_default(call_default_factory=True))
         out.append(f"  {name} (default {default}): {f.description or ''}")
     return "\n".join(out)
+
+
+def dvc_overrides(overrides: dict, prefix: str = "") -> list[str]:
+    """A profile's overrides as ``dvc exp run -S`` arguments (Hydra's override grammar): one ``++key=value``
+    per leaf; a list or scalar is set whole, as the deep merge does."""
+    out = []
+    for key, value in overrides.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.extend(dvc_overrides(value, dotted + "."))
+        else:
+            out.append(f"++{dotted}={_hydra(value)}")
+    return out
+
+
+def _hydra(value: Any) -> str:
+    """``value`` in Hydra's override grammar (quoted strings, ``null``, ``[..]``, ``{k: v}``)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_hydra(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{_hydra(v)}" for k, v in value.items()) + "}"
+    raise ValueError(f"cannot pass {value!r} as a dvc -S override")

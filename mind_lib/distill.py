@@ -1,10 +1,6 @@
-"""The two training entry points the notebooks, the CLI and DVC call.
-
-- ``pretrain_student``: build the embedded tiny student (tokenizer + random Llama) and pretrain it
-  on the general suite (question -> answer line) and plain world text, never on rationales.
-- ``distill``: train a student with one method (``mind_lib.strategies``) on rationale rows.
-
-Both are thin: pick the items, load or build the model, call ``mind_lib.trainer.train``.
+"""Distillation: ``distill`` trains a student with one method (``mind_lib.strategies``) on rationale rows, and
+``run_grid`` trains every method x seed of the distill stage. Thin: pick the items, load the model, call
+``mind_lib.trainer.train``.
 """
 from __future__ import annotations
 
@@ -12,52 +8,21 @@ import logging
 import os
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, Any, Sequence
+from typing import Any, Sequence
 
-from pydantic import Field, model_validator
 
-from mind_lib.config import Section
+from mind_lib.params.distill import DistillParams
+from mind_lib.pretrain import general_items
 from mind_lib.io import folder_digest, output_lock
-from mind_lib.strategies import get_strategy, strategy_names
-from mind_lib.strategies.base import TextItem, build_item_set
-from mind_lib.student import StudentParams, build_tiny_student, load_student, train_word_tokenizer
+from mind_lib.strategies.registry import get_strategy, strategy_names
+from mind_lib.strategies.base import build_item_set
+from mind_lib.params.student import StudentParams
+from mind_lib.params.train import TrainParams
+from mind_lib.student import load_student
 from mind_lib.tasks.base import Example, world_fingerprint
-from mind_lib.trainer import TrainParams, train
+from mind_lib.trainer import train
 
 log = logging.getLogger(__name__)
-TEXT_PERSPECTIVE = "text"
-
-
-# params.yaml's default runs; answer_only (the label-only baseline) is left to the paper profile because at
-# equal target tokens it needs ~5x a CoT run's wall time
-DEFAULT_RUNS = ["std_cot_formal", "std_cot_intuitive", "std_cot_decomposition", "std_cot_planning", "std_cot_analogy",
-                "std_cot_socratic", "std_cot_contrastive", "std_cot_counterfactual", "ftcot_diverse", "mcc_kd", "mind"]
-
-
-class DistillParams(Section):
-    """Distillation runs: which methods and seeds, the training settings they share, each method's options."""
-
-    runs: list[str] = Field(default_factory=lambda: list(DEFAULT_RUNS), min_length=1)
-    """Methods the distill stage trains (each once per seed), e.g. baselines, controls and MIND ablations."""
-    seeds: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0], min_length=1)
-    """Run seeds (data order, init of strategy state); every method runs with every seed."""
-    workers: int = Field(2, ge=1, le=64)
-    """Trainings at a time, each with ``train.num_threads`` threads (tiny students: 1 thread each,
-    one run per core, is faster than one run on all cores). On a GPU use 1."""
-    train: TrainParams = Field(default_factory=TrainParams)
-    """Training loop settings (the same budget for every method, so they compare at equal exposure)."""
-    methods: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    """Options per method name, e.g. ``{dss: {alpha: 0.5}}``; a method not listed uses its defaults."""
-
-    @model_validator(mode="after")
-    def _check_methods(self):
-        for name in self.runs:
-            get_strategy(name, self.methods.get(name))  # unknown names and bad options fail here, before any compute
-        for name, options in self.methods.items():
-            get_strategy(name, options)
-        if len(set(self.runs)) != len(self.runs) or len(set(self.seeds)) != len(self.seeds):
-            raise ValueError(f"runs and seeds must not repeat, got runs={self.runs} seeds={self.seeds}")
-        return self
 
 
 def distill(method: str, seed: int, out_dir: str | os.PathLike, *, train_examples: Sequence[Example],
@@ -133,45 +98,6 @@ def check_out_dir(out_dir: str | os.PathLike, inputs: dict[str, Path]) -> Path:
             raise ValueError(f"output folder {out} {relation} {what} ({folder}), an input of the run; "
                              f"write the run elsewhere")
     return out
-
-
-def general_items(examples: Sequence[Example]) -> list[TextItem]:
-    """General-suite pretraining items: question -> (worked equation, if the example has one) answer line."""
-    from mind_lib.formatting import answer_text, format_prompt
-    from mind_lib.strategies.answer_only import ANSWER_PERSPECTIVE
-
-    return [TextItem(e.id, ANSWER_PERSPECTIVE, format_prompt(e.question),
-                     f"{e.meta['worked']} {answer_text(e.answer)}" if e.meta.get("worked") else answer_text(e.answer))
-            for e in examples]
-
-
-def pretrain_student(out_dir: str | os.PathLike, *, examples: Sequence[Example], texts: Sequence[str],
-                     student: StudentParams, params: TrainParams, vocab_texts: Sequence[str] = (),
-                     eval_examples: Sequence[Example] | None = None, resume: bool = False) -> dict:
-    """Build the tiny student and pretrain it; ``out_dir`` becomes an HF folder (``from_pretrained``).
-
-    Trained on: ``examples`` (the general suite) as question -> "The answer is N.", and ``texts``
-    (plain world language, e.g. the training questions without answers) as language modelling on
-    every token. ``vocab_texts`` (e.g. teacher rationales) only add words to the tokenizer's
-    vocabulary, so that distillation targets are not unknown words; the model never trains on
-    them here. The eval loss is measured on ``eval_examples`` (e.g. the general test split).
-    """
-    if student.source != "tiny":
-        raise ValueError(f"student.source is {student.source!r}: the student is loaded from {student.path}, "
-                         f"there is nothing to pretrain (set source: tiny for the embedded student)")
-    answers = get_strategy("answer_only")  # the plain mean loss; the items are built by general_items
-    items = general_items(examples) + [TextItem(f"text-{i}", TEXT_PERSPECTIVE, "", t)
-                                                for i, t in enumerate(texts)]
-    tokenizer = train_word_tokenizer([f"{it.prompt} {it.target}" for it in items] + list(vocab_texts),
-                                     vocab_size=student.vocab_size, min_frequency=student.min_frequency,
-                                     max_len=student.max_len)
-    model = build_tiny_student(student, tokenizer)
-    train_set = build_item_set(tokenizer, items, student.max_len)
-    eval_set = (build_item_set(tokenizer, general_items(eval_examples), student.max_len)
-                if eval_examples else None)
-    log.info("pretrain: %s", train_set.summary())
-    return train(model, tokenizer, answers, train_set, params, Path(out_dir), eval_set=eval_set, resume=resume,
-                 desc="pretrain")
 
 
 def run_dir(models: str | os.PathLike, method: str, seed: int) -> Path:
@@ -250,5 +176,5 @@ def run_grid(params, paths, progress: bool = True) -> list[dict]:
     return [by_job[i] for i in range(len(jobs))]
 
 
-__all__ = ["DistillParams", "check_out_dir", "distill", "pretrain_student", "run_grid", "run_dir", "strategy_names",
+__all__ = ["DistillParams", "check_out_dir", "distill", "run_grid", "run_dir", "strategy_names",
            "world_marker"]

@@ -22,10 +22,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
 import torch
-from pydantic import Field
 from transformers import DynamicCache, StoppingCriteria
 
-from mind_lib.config import Section
 from mind_lib.answers import answers_match, extract_answer
 from mind_lib.io import check_fields, read_jsonl, write_jsonl
 from mind_lib.tasks.base import Example
@@ -306,29 +304,10 @@ def load_prediction_tree(root: str | os.PathLike) -> dict[tuple[str, int, str], 
 # ---------------------------------------------------------------------------------------------
 
 
-
-class EvaluateParams(Section):
-    """The evaluate stage: which suites, how to decode, how to compare."""
-
-    suites: list[str] = Field(default_factory=lambda: ["test_id", "ood_steps", "ood_templates", "ood_distractor",
-                                                       "ood_numbers", "general_test"], min_length=1)
-    """World splits every student answers (the base student answers them too)."""
-    max_new_tokens: int = Field(256, ge=1, le=8192)
-    """Decoding budget per answer; generation also stops once the answer sentence is complete."""
-    batch_size: int = Field(64, ge=1, le=4096)
-    """Prompts decoded together."""
-    workers: int = Field(2, ge=1, le=64)
-    """Students evaluated at a time (one thread each on a CPU; use 1 on a GPU)."""
-    n_boot: int = Field(2000, ge=100, le=1_000_000)
-    """Bootstrap resamples for confidence intervals and paired tests."""
-    reference: str = "mind"
-    """Method every other method is compared with (paired tests)."""
-
-
 def _evaluate_job(job: dict) -> tuple[str, int, str]:
     """Evaluate one student on one suite (in a worker process); returns what it wrote."""
     torch.set_num_threads(1)
-    from mind_lib.strategies import get_strategy
+    from mind_lib.strategies.registry import get_strategy
     from mind_lib.student import load_student
     from mind_lib.tasks.world import load_split
 
@@ -346,7 +325,7 @@ def evaluation_jobs(students: list[dict], suites: list[str]) -> list[dict]:
 
     Students that answer without a rationale (the base student, ``dss``'s label task) decode a few
     tokens per question, so their suites go to the end of the queue."""
-    from mind_lib.strategies import get_strategy
+    from mind_lib.strategies.registry import get_strategy
 
     jobs = [dict(student, suite=suite) for student in students for suite in suites]
     # stable sort: students' order, then suites' order, among equals

@@ -257,6 +257,12 @@ def folder_digest(folder: str | os.PathLike) -> str:
     return "".join(file_digest(f) for f in files)
 
 
+def resolve_path(root: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """``path`` as given when absolute, else relative to ``root`` (params name paths relative to the repository)."""
+    path = Path(path)
+    return path if path.is_absolute() else Path(root) / path
+
+
 def find_repo_root(start: str | os.PathLike | None = None) -> Path:
     """The nearest folder at or above ``start`` (default: cwd) holding ``params.yaml`` and ``dvc.yaml``.
 
@@ -313,6 +319,11 @@ class Paths:
     @property
     def predictions(self) -> Path:
         return self.root / "reports" / "predictions"
+
+    def training_record(self, method: str, seed: int) -> Path:
+        """A run's training log and summary as committed in git (``reports/training/<method>/seed<k>/``): what
+        the report and notebooks read, so a clone draws the curves without the models."""
+        return self.root / "reports" / "training" / method / f"seed{seed}"
 
     @property
     def plots(self) -> Path:

@@ -34,7 +34,7 @@ from typing import Any, Sequence
 from tqdm.auto import tqdm
 
 from mind_lib.collect import teacher_fingerprint
-from mind_lib.config import JudgeParams, TeacherSpec
+from mind_lib.params.collect import JudgeParams, TeacherSpec
 from mind_lib.io import append_jsonl, read_jsonl, repair_truncated_tail
 from mind_lib.rationales import row_key
 from mind_lib.tasks.base import Example

@@ -17,14 +17,11 @@ representation that is the same for every input) are ``nan`` here and ``None`` i
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Literal, Mapping, Sequence
 
 import numpy as np
 import torch
-from pydantic import Field
 
-from mind_lib.config import Section
 from mind_lib.formatting import format_prompt
 from mind_lib.tasks.base import Example
 
@@ -33,9 +30,6 @@ Metric = Literal["cosine", "euclidean"]
 TargetKind = Literal["bucket", "mod"]
 Text = str | tuple[str, str]
 """A plain text (every token pooled) or a ``(prefix, text)`` pair (only the text's tokens pooled)."""
-
-LAYER_KEYS = ("effective_rank", "cka_to_base", "probe_acc", "nearest_perspective", "perspective_distance")
-"""What ``latent_report`` gives for every method and layer."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -457,113 +451,11 @@ def paradigm_states(states: Mapping[str, dict], runs: Sequence[str], paradigms: 
 # figures
 
 
-def latent_frame(latent: Mapping):
-    """The report of ``latent_report`` as a long table: one row per (method, layer), base included."""
-    import pandas as pd
-
-    per_model = ({k: v for k, v in latent.items() if k not in ("setup", "methods", "paradigm_clusters")}
-                 | dict(latent.get("methods", {})))
-    rows = [{"method": m, "layer": int(layer), **{k: vals.get(k) for k in LAYER_KEYS[:4]}}
-            for m, layers in per_model.items() for layer, vals in layers.items()]
-    return pd.DataFrame(rows, columns=["method", "layer", *LAYER_KEYS[:4]])
-
-
-def layer_curves_figure(latent: Mapping):
-    """Effective rank, CKA to the base and probe accuracy against layer, one line per method (probe chance dotted)."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    df = latent_frame(latent)
-    for col in LAYER_KEYS[:3]:
-        df[col] = df[col].astype(float)
-    panels = {"effective_rank": "effective rank", "cka_to_base": "linear CKA to base (general)",
-              "probe_acc": "probe accuracy (held out)"}
-    sns.set_theme(style="whitegrid")
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), sharex=True)
-    for ax, (col, label) in zip(axes, panels.items()):
-        sns.lineplot(data=df, x="layer", y=col, hue="method", style="method", markers=True, dashes=False,
-                     ax=ax, legend=ax is axes[-1])
-        ax.set(ylabel=label, title=label)
-    chance = latent.get("setup", {}).get("probe", {}).get("chance")
-    if chance is not None:
-        axes[2].axhline(chance, ls=":", color="grey", label="chance")
-    axes[1].set_ylim(0, 1.05)
-    axes[2].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
-    fig.tight_layout()
-    return fig
-
-
-def pca_tsne_figure(states_by_group: Mapping[str, np.ndarray], title: str | None = None, legend_title: str = "group",
-                    seed: int = 0):
-    """PCA and t-SNE maps of states from several groups, fit jointly, points coloured by group.
-
-    ``states_by_group`` maps a label to ``(N_g, d)`` states of one layer; the label is what the
-    colour means: a method (``{m: states[m]["questions"][l]}``), a perspective
-    (``states[m]["perspectives"]`` at a layer) or correctness (``{"correct": X[ok], "wrong": X[~ok]}``).
-    t-SNE (``random_state=seed``, PCA init) runs on the first 50 principal components when ``d > 50``,
-    with perplexity ``clip((N - 1) / 3, 1, 30)`` so that it suits small N.
-    """
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-    from sklearn.decomposition import PCA
-    from sklearn.manifold import TSNE
-
-    groups = {k: np.asarray(v, dtype=np.float64) for k, v in states_by_group.items() if len(v)}
-    if not groups:
-        raise ValueError("pca_tsne_figure needs at least one non-empty group")
-    X = np.concatenate(list(groups.values()))
-    labels = np.concatenate([[k] * len(v) for k, v in groups.items()])
-    if len(X) < 4:
-        raise ValueError(f"pca_tsne_figure needs at least 4 points, got {len(X)}")
-    pca = PCA(n_components=2, random_state=seed).fit(X)
-    flat = PCA(n_components=min(50, *X.shape), random_state=seed).fit_transform(X) if X.shape[1] > 50 else X
-    tsne = TSNE(n_components=2, perplexity=float(np.clip((len(X) - 1) / 3, 1, 30)), init="pca",
-                random_state=seed).fit_transform(flat)
-    sns.set_theme(style="white")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
-    ratio = pca.explained_variance_ratio_
-    for ax, xy, name in ((axes[0], pca.transform(X), "PCA"), (axes[1], tsne, "t-SNE")):
-        sns.scatterplot(x=xy[:, 0], y=xy[:, 1], hue=labels, hue_order=list(groups), s=14, alpha=0.75,
-                        linewidth=0, ax=ax, legend=ax is axes[1])
-        ax.set(title=name, xticks=[], yticks=[])
-    axes[0].set(xlabel=f"PC1 ({ratio[0]:.0%})", ylabel=f"PC2 ({ratio[1]:.0%})")
-    axes[1].legend(title=legend_title, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-
 # ---------------------------------------------------------------------------------------------
 # the latent stage
 
 
-
-class LatentParams(Section):
-    """The latent stage: how many states, how they are pooled, what the probe predicts."""
-
-    n_questions: int = Field(300, ge=10, le=100_000)
-    """ID test questions whose states are analysed (effective rank, probe, alignment)."""
-    n_general: int = Field(300, ge=10, le=100_000)
-    """General-suite test questions for CKA to the base student."""
-    per_perspective: int = Field(64, ge=2, le=100_000)
-    """Teacher rationales per perspective (from the feedback split) for alignment."""
-    pool: Literal["last", "mean"] = "mean"
-    """Pooling of question states: the last token or the mean over the question's tokens."""
-    target: Literal["bucket", "mod"] = "bucket"
-    """Probe label: the first intermediate result in quantile buckets, or modulo ``n_classes``."""
-    n_classes: int = Field(4, ge=2, le=100)
-    """Classes of the probe label."""
-    batch_size: int = Field(32, ge=1, le=4096)
-    """Texts per forward pass."""
-    seed: int = Field(0, ge=0)
-    """Seed of the probe split and the rationale sample."""
-    num_threads: int = Field(2, ge=0, le=1024)
-    """Torch threads for the forward passes (the stage runs alone: 2 = both cores of the reference machine,
-    0.71x the wall time of 1); 0 = leave torch's setting."""
-
-
-def run_latent(params, paths, states: dict | None = None) -> dict:
+def analyse_students(params, paths, states: dict | None = None) -> dict:
     """The latent stage: the base student and every method (first seed) -> ``reports/metrics/latent.json``.
 
     Each student's own rationales are its ID test predictions (from the evaluate stage).

@@ -11,70 +11,18 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Iterable
 
-from pydantic import Field, model_validator
 
-from mind_lib.config import Section
+from mind_lib.params.student import Dtype, LoraParams, StudentParams
 
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIAL_TOKENS = [PAD, BOS, EOS, UNK]
 # Always in the vocabulary even if the training texts lack some: every number must be spellable.
 _ALPHABET_TEXT = "0 1 2 3 4 5 6 7 8 9 . , ; : ? ! ( ) + - * / = x\n"
-Dtype = Literal["auto", "float32", "bfloat16", "float16"]
 # torch is imported inside the functions: the params classes are read by config and the CLI,
 # which should not pay for importing torch.
-
-
-class LoraParams(Section):
-    """LoRA adapters (``peft``) on a loaded student; the base weights stay frozen."""
-
-    r: int = Field(8, ge=1, le=1024)
-    """Rank of each adapter."""
-    alpha: float = Field(16.0, gt=0, le=4096)
-    """Scaling numerator: the adapter's update is multiplied by ``alpha / r``."""
-    dropout: float = Field(0.05, ge=0.0, lt=1.0)
-    """Dropout on the adapter's input during training."""
-    target_modules: list[str] | Literal["all-linear"] = "all-linear"
-    """Module names that get adapters (e.g. ``[q_proj, v_proj]``), or every linear layer but the output head."""
-
-
-class StudentParams(Section):
-    """The student model: the embedded tiny Llama (``source: tiny``) or a local HF model (``source: path``)."""
-
-    source: Literal["tiny", "path"] = "tiny"
-    """tiny: built and pretrained here by ``pretrain_student``; path: an existing local HF folder (``path``)."""
-    path: str = "models/student_base"
-    """source=path: the local HF folder of the student (relative to the repository unless absolute); the
-    pretrain stage copies it to ``models/student_base``, where every method starts. source=tiny: unused
-    (the tiny student is built and pretrained into ``models/student_base``)."""
-    vocab_size: int = Field(4000, ge=64, le=1_000_000)
-    """tiny: largest word-level vocabulary (special tokens, digits and punctuation included)."""
-    min_frequency: int = Field(1, ge=1, le=1000)
-    """tiny: a word must occur this often in the tokenizer's texts to get its own token."""
-    n_layers: int = Field(4, ge=1, le=128)
-    """tiny: transformer blocks."""
-    d_model: int = Field(128, ge=8, le=16384)
-    """tiny: hidden size."""
-    n_heads: int = Field(4, ge=1, le=256)
-    """tiny: attention heads; ``d_model / n_heads`` must be an even integer (rotary embeddings)."""
-    d_ff: int = Field(344, ge=8, le=65536)
-    """tiny: inner size of the SwiGLU feed-forward block (Llama's ratio: about 8/3 of d_model)."""
-    max_len: int = Field(256, ge=16, le=131072)
-    """Longest training sequence (prompt + target) in tokens; longer targets are cut."""
-    dtype: Dtype = "float32"
-    """Weight dtype when loading; float32 keeps exact optimizer updates (mixed precision is a train setting)."""
-    init_seed: int = Field(0, ge=0)
-    """tiny: seed of the random initialisation."""
-    lora: LoraParams | None = None
-    """LoRA adapters for distillation; null = train every weight."""
-
-    @model_validator(mode="after")
-    def _check_heads(self):
-        if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
-            raise ValueError(f"d_model ({self.d_model}) / n_heads ({self.n_heads}) must be an even integer")
-        return self
 
 
 def train_word_tokenizer(texts: Iterable[str], vocab_size: int = 4000, min_frequency: int = 1,

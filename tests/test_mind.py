@@ -5,7 +5,7 @@ import random
 import pytest
 
 from mind_lib.io import read_jsonl
-from mind_lib.strategies import get_strategy, strategy_names
+from mind_lib.strategies.registry import get_strategy, strategy_names
 from mind_lib.student import load_student
 from mind_lib.trainer import train
 from tests.distill_data import fast_train, make_examples, make_rows, save_tiny_student

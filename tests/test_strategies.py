@@ -6,7 +6,7 @@ import torch
 
 from mind_lib import strategies
 from mind_lib.formatting import IGNORE, SEPARATOR
-from mind_lib.strategies import get_strategy, register_strategy, strategy_names
+from mind_lib.strategies.registry import get_strategy, register_strategy, strategy_names
 from mind_lib.strategies.answer_only import AnswerOnly
 from mind_lib.strategies.base import Batch, per_sequence_loss
 from tests.distill_data import make_examples, make_rows, make_tokenizer

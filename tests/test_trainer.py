@@ -8,7 +8,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
 from mind_lib.io import read_json, read_jsonl
-from mind_lib.strategies import get_strategy
+from mind_lib.strategies.registry import get_strategy
 from mind_lib.strategies.ftcot_diverse import FtcotDiverse
 from mind_lib.student import LoraParams, load_student
 from mind_lib.trainer import (BatchOrder, NonFiniteLossError, length_grouped_batches, plan_replay, plan_training,

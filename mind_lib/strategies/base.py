@@ -23,9 +23,9 @@ from typing import Any, ClassVar, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
-from pydantic import ValidationError
 
 from mind_lib.config import Section
+from mind_lib.strategies.options import NoOptions, validate_options
 from mind_lib.formatting import IGNORE, format_prompt, pad_right, tokenize_pairs
 from mind_lib.rationales import Keep, filter_rows
 from mind_lib.tasks.base import Example
@@ -215,10 +215,6 @@ class RunInfo(NamedTuple):
     planned_epochs: float  # passes over the training items the budget buys
 
 
-class NoOptions(Section):
-    """This strategy has no options."""
-
-
 def select_rows(examples: Sequence[Example], rows: Sequence[dict], keep: Keep) -> list[dict]:
     """The rationale rows of ``examples``' questions that pass ``keep``, in the order of ``rows``.
 
@@ -295,17 +291,3 @@ class Strategy(ABC):
             raise ValueError(f"strategy {self.name!r} is stateless but the checkpoint holds state {sorted(state)}")
 
 
-def validate_options(name: str, options_cls: type[Section], raw: dict[str, Any] | None) -> Section:
-    """Validate a strategy's options; a ``ValueError`` names the key and what is allowed."""
-    try:
-        return options_cls.model_validate(raw or {})
-    except ValidationError as e:
-        lines = []
-        for err in e.errors():
-            key = ".".join(str(p) for p in err["loc"])
-            if err["type"] == "extra_forbidden":
-                allowed = ", ".join(options_cls.model_fields) or "none"
-                lines.append(f"strategy {name!r}: unknown option {key!r}; allowed: {allowed}")
-            else:
-                lines.append(f"strategy {name!r}: option {key!r}: {err['msg']} (got {err.get('input')!r:.60})")
-        raise ValueError("\n".join(lines)) from None

@@ -9,22 +9,15 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from pydantic import Field
 
 from mind_lib.formatting import answer_text, format_prompt
 from mind_lib.strategies.answer_only import ANSWER_PERSPECTIVE
 from mind_lib.strategies.base import Strategy, TextItem
-from mind_lib.strategies.std_cot import StdCotOptions, golden_rows
+from mind_lib.strategies.options import DssOptions
+from mind_lib.strategies.std_cot import golden_rows
 from mind_lib.tasks.base import Example
 
 LABEL_TASK, RATIONALE_TASK = "[label]", "[rationale]"
-
-
-class DssOptions(StdCotOptions):
-    """Options of ``dss``: the golden rationale (as for ``std_cot``) and the task mix."""
-
-    alpha: float = Field(0.5, gt=0.0, lt=1.0)
-    """Weight of the label task; the rationale task gets ``1 - alpha``."""
 
 
 class Dss(Strategy):

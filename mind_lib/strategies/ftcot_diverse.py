@@ -3,20 +3,11 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from mind_lib.config import Section
 from mind_lib.formatting import format_prompt
 from mind_lib.rationales import Keep
 from mind_lib.strategies.base import Strategy, TextItem, select_rows
+from mind_lib.strategies.options import FtcotDiverseOptions
 from mind_lib.tasks.base import Example
-
-
-class FtcotDiverseOptions(Section):
-    """Options of ``ftcot_diverse``."""
-
-    keep: Keep = "correct"
-    """Rationales used: all, or only those reaching the gold answer (Fine-tune-CoT's filter)."""
-    teachers: list[str] | None = None
-    """Teachers whose rationales are used; null = all teachers in the data."""
 
 
 class FtcotDiverse(Strategy):

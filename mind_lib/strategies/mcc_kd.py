@@ -12,18 +12,11 @@ selection and fusion.
 from __future__ import annotations
 
 import torch
-from pydantic import Field
 
 from mind_lib.metanet import answer_log_probs, pair_terms, symmetric_kl
 from mind_lib.strategies.base import Batch, StepLoss, per_sequence_loss, question_mean, question_rows
-from mind_lib.strategies.ftcot_diverse import FtcotDiverse, FtcotDiverseOptions
-
-
-class MccKdOptions(FtcotDiverseOptions):
-    """Options of ``mcc_kd``."""
-
-    consistency_weight: float = Field(0.1, ge=0.0, le=100.0)
-    """lambda: weight of the answer-consistency term (mean bidirectional KL over a question's pairs)."""
+from mind_lib.strategies.ftcot_diverse import FtcotDiverse
+from mind_lib.strategies.options import MccKdOptions
 
 
 class MccKd(FtcotDiverse):

@@ -14,65 +14,19 @@ The ablations are this strategy with other options (``mind_lib.strategies.VARIAN
 from __future__ import annotations
 
 import math
-from typing import Any, Literal, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
-from pydantic import Field
 
 from mind_lib.inertia import LongTermLoss, warm_up
 from mind_lib.metanet import (FeatureCache, MetaNet, answer_log_probs, items_digest, jsd, listnet_kl, masked_softmax,
                               model_digest, pair_terms, positive_scores, select_and_fuse, spearman, student_features)
-from mind_lib.rationales import Keep
 from mind_lib.strategies.base import (ItemSet, RunInfo, StepLoss, TextItem, collate, model_logits, per_sequence_loss,
                                       question_mean, question_rows)
-from mind_lib.strategies.ftcot_diverse import FtcotDiverse, FtcotDiverseOptions
+from mind_lib.strategies.ftcot_diverse import FtcotDiverse
+from mind_lib.strategies.options import MindOptions
 from mind_lib.tasks.base import Example
-
-
-class MindOptions(FtcotDiverseOptions):
-    """Options of ``mind`` (and of its ablations and control, the same strategy with other options)."""
-
-    beta: float = Field(0.5, ge=0.0, le=1.0)
-    """Selection threshold: keep trajectories with s_k >= beta * max s (0 keeps all, 1 only the best)."""
-    tau: float = Field(1.0, gt=0.0, le=1e4)
-    """ListNet temperature of both distributions in the MetaNet's loss, and of the positive scores s."""
-    tau_student: float = Field(0.5, gt=0.0, le=1e4)
-    """Temperature of the fusion weights alpha = softmax(s / tau_student) over the selected trajectories."""
-    consistency_weight: float = Field(0.1, ge=0.0, le=100.0)
-    """lambda: weight of the pairwise answer-consistency (JSD) term."""
-    fusion: Literal["metanet", "uniform"] = "metanet"
-    """metanet: select and weight by the scores; uniform: every kept trajectory, equal alpha (no fusion)."""
-    target: Literal["capability", "inverted"] = "capability"
-    """capability: the MetaNet ranks low-loss trajectories first; inverted: high-loss first (the control)."""
-    loss_ema: float = Field(0.5, ge=0.0, lt=1.0)
-    """gamma of the long-term loss L_real (bias-corrected EMA over a pair's visits); 0 = the latest loss."""
-    warmup_epochs: int = Field(1, ge=0, le=1000)
-    """MetaNet passes over the training questions, alone, on the starting student's losses."""
-    warmup_lr: float = Field(1e-3, gt=0.0, le=1.0)
-    """Adam learning rate of the warm-up."""
-    meta_lr: float = Field(2e-4, gt=0.0, le=1.0)
-    """Adam learning rate of the MetaNet in the joint stage (smaller than warmup_lr: the inertia)."""
-    meta_accum: int = Field(8, ge=1, le=100_000)
-    """Training batches whose ListNet-KL gradients the MetaNet accumulates per step (the inertia window)."""
-    meta_batch_size: int = Field(32, ge=1, le=65536)
-    """Questions per warm-up step."""
-    metanet_dim: int = Field(64, ge=4, le=8192)
-    """Width of the MetaNet's aligned features."""
-    attn_heads: int = Field(4, ge=1, le=64)
-    """Heads of the synergy layer (self-attention across a question's trajectories)."""
-    score_heads: int = Field(3, ge=1, le=64)
-    """MLP scoring heads averaged into z."""
-    synergy: bool = True
-    """false: no self-attention layer (the no-synergy ablation)."""
-    encoder: str = "student"
-    """student: the base student's mean-pooled last-layer states; else a local AutoModel folder (e.g. BERT)."""
-    probe_every: int = Field(50, ge=0, le=1_000_000)
-    """Training batches between Spearman probes on held-out feedback questions; 0 = never."""
-    probe_questions: int = Field(32, ge=1, le=100_000)
-    """Feedback questions in the probe (the first ones with at least three trajectories)."""
-    feedback_keep: Keep = "correct"
-    """Which feedback rationales the probe reads."""
 
 
 class Mind(FtcotDiverse):

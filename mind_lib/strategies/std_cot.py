@@ -4,37 +4,12 @@ from __future__ import annotations
 import logging
 from typing import Sequence
 
-from pydantic import Field, model_validator
-
-from mind_lib.config import Section
 from mind_lib.formatting import format_prompt
-from mind_lib.rationales import Keep
 from mind_lib.strategies.base import Strategy, TextItem, select_rows
+from mind_lib.strategies.options import StdCotOptions
 from mind_lib.tasks.base import Example
 
 log = logging.getLogger(__name__)
-
-
-class StdCotOptions(Section):
-    """Options of ``std_cot`` (and of ``dss``, which uses the same golden rationales)."""
-
-    golden_teacher: str = Field("expert", min_length=1)
-    """Teacher whose rationale is the single golden one; it must appear in the rationale rows."""
-    golden_perspective: str | None = Field(None, min_length=1)
-    """Instead of a teacher: the perspective (e.g. a paradigm) whose rationale is the golden one; the single-
-    paradigm students ``std_cot_<paradigm>`` use it. Give this or ``golden_teacher``, not both."""
-    keep: Keep = "correct"
-    """Rationales used: all, or only those reaching the gold answer (a question without one is skipped)."""
-
-    @model_validator(mode="after")
-    def _one_golden_source(self):
-        if self.golden_perspective is not None and "golden_teacher" in self.model_fields_set:
-            raise ValueError("give golden_teacher or golden_perspective, not both")
-        return self
-
-    def golden(self) -> tuple[str, str]:
-        """(row field, value) that picks the golden rationales."""
-        return ("perspective", self.golden_perspective) if self.golden_perspective else ("teacher", self.golden_teacher)
 
 
 def golden_rows(examples: Sequence[Example], rows: Sequence[dict], options: StdCotOptions) -> dict[str, dict]:

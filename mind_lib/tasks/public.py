@@ -13,7 +13,7 @@ import random
 import re
 from pathlib import Path
 
-from mind_lib.config import PublicDataParams
+from mind_lib.params.world import PublicDataParams
 from mind_lib.io import write_jsonl
 from mind_lib.tasks.base import Example, save_examples, write_manifest
 from mind_lib.tasks.benchmarks import load_benchmark

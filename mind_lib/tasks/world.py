@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from mind_lib.config import STORY_STEPS, WorldParams
+from mind_lib.params.world import STORY_STEPS, WorldParams
 from mind_lib.tasks.base import Example, load_examples, save_examples, write_manifest
 
 NAMES = [("Mia", "she"), ("Noah", "he"), ("Ava", "she"), ("Liam", "he"), ("Zoe", "she"), ("Omar", "he"),

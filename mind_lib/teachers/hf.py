@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from mind_lib.config import TeacherSpec
+from mind_lib.params.collect import TeacherSpec
 from mind_lib.student import check_model_folder
 from mind_lib.tasks.base import Example
 from mind_lib.teachers.base import PromptedTeacher

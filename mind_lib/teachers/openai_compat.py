@@ -35,7 +35,7 @@ from urllib.parse import urlparse
 
 import openai
 
-from mind_lib.config import TeacherSpec
+from mind_lib.params.collect import TeacherSpec
 from mind_lib.tasks.base import Example
 from mind_lib.teachers.base import PromptedTeacher
 from mind_lib.teachers.prompts import trim_rationale

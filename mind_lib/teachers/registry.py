@@ -8,7 +8,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from mind_lib.config import TeacherSpec
+from mind_lib.params.collect import TeacherSpec
 from mind_lib.tasks.world import stable_rng
 from mind_lib.teachers.base import Teacher
 

@@ -1,0 +1,43 @@
+"""The `distill` section: which methods and seeds, their shared training settings, each method's options."""
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, model_validator
+
+from mind_lib.config import Section
+
+from mind_lib.params.train import TrainParams
+from mind_lib.strategies.options import validate_method
+
+# params.yaml's default runs; answer_only (the label-only baseline) is left to the paper profile because at
+# equal target tokens it needs ~5x a CoT run's wall time
+DEFAULT_RUNS = ["std_cot_formal", "std_cot_intuitive", "std_cot_decomposition", "std_cot_planning", "std_cot_analogy",
+                "std_cot_socratic", "std_cot_contrastive", "std_cot_counterfactual", "ftcot_diverse", "mcc_kd", "mind"]
+
+
+class DistillParams(Section):
+    """Distillation runs: which methods and seeds, the training settings they share, each method's options."""
+
+    runs: list[str] = Field(default_factory=lambda: list(DEFAULT_RUNS), min_length=1)
+    """Methods the distill stage trains (each once per seed), e.g. baselines, controls and MIND ablations."""
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0], min_length=1)
+    """Run seeds (data order, init of strategy state); every method runs with every seed."""
+    workers: int = Field(2, ge=1, le=64)
+    """Trainings at a time, each with ``train.num_threads`` threads (tiny students: 1 thread each,
+    one run per core, is faster than one run on all cores). On a GPU use 1."""
+    train: TrainParams = Field(default_factory=TrainParams)
+    """Training loop settings (the same budget for every method, so they compare at equal exposure)."""
+    methods: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Options per method name, e.g. ``{dss: {alpha: 0.5}}``; a method not listed uses its defaults."""
+
+    @model_validator(mode="after")
+    def _check_methods(self):
+        for name in self.runs:
+            validate_method(name, self.methods.get(name))  # unknown names and bad options fail here, before any compute
+        for name, options in self.methods.items():
+            validate_method(name, options)
+        if len(set(self.runs)) != len(self.runs) or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"runs and seeds must not repeat, got runs={self.runs} seeds={self.seeds}")
+        return self
+

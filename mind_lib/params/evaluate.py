@@ -1,0 +1,33 @@
+"""The `evaluate` section: suites, decoding and the paired comparisons."""
+from __future__ import annotations
+
+from pydantic import Field
+
+from mind_lib.config import Section
+
+
+class EvaluateParams(Section):
+    """The evaluate stage: which suites, how to decode, how to compare."""
+
+    suites: list[str] = Field(default_factory=lambda: ["test_id", "ood_steps", "ood_templates", "ood_distractor",
+                                                       "ood_numbers", "general_test"], min_length=1)
+    """World splits every student answers (the base student answers them too)."""
+    max_new_tokens: int = Field(256, ge=1, le=8192)
+    """Decoding budget per answer; generation also stops once the answer sentence is complete."""
+    batch_size: int = Field(64, ge=1, le=4096)
+    """Prompts decoded together."""
+    workers: int = Field(2, ge=1, le=64)
+    """Students evaluated at a time (one thread each on a CPU; use 1 on a GPU)."""
+    n_boot: int = Field(2000, ge=100, le=1_000_000)
+    """Bootstrap resamples for confidence intervals and paired tests."""
+    reference: str = "mind"
+    """Method every other method is compared with (paired tests)."""
+
+
+
+def check_reference(reference: str, runs: list[str], source: str) -> None:
+    """The paired tests compare every method with the reference: a reference that is not trained would only fail
+    at the end of the evaluate stage, after every student was decoded."""
+    if reference not in runs:
+        raise ValueError(f"{source}: evaluate.reference: {reference!r} is not one of the configured runs "
+                         f"(distill.runs): {', '.join(runs)}")

@@ -1,0 +1,118 @@
+"""The tables of the metrics files: the comparison table of ``summary.json`` (evaluate and report stages) and
+the per-layer table of ``latent.json``."""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import pandas as pd
+
+
+COLUMNS = [("ID", ("id",)), ("OOD steps", ("ood", "steps")), ("OOD templates", ("ood", "templates")),
+           ("OOD distractor", ("ood", "distractor")), ("OOD numbers", ("ood", "numbers")),
+           ("OOD mean", ("ood", "mean")), ("general", ("general",))]
+
+
+def metric_entry(entry: dict, keys: Sequence[str]) -> dict | None:
+    for k in keys:
+        entry = entry.get(k) if isinstance(entry, dict) else None
+    return entry
+
+
+def summary_frame(summary: dict) -> pd.DataFrame:
+    """Long table: one row per (method, column) with acc, CI and (several seeds) std; plus forgetting."""
+    rows = []
+    entries = {**summary["methods"], **({"base_student": summary["base_student"]} if "base_student" in summary else {})}
+    for method, entry in entries.items():
+        for col, keys in COLUMNS:
+            block = metric_entry(entry, keys)
+            if block:
+                rows.append({"method": method, "column": col, "acc": block["acc"], "lo": block["ci95"][0],
+                             "hi": block["ci95"][1], "std": block.get("acc_std")})
+        if entry.get("forgetting") is not None:
+            rows.append({"method": method, "column": "forgetting", "acc": entry["forgetting"], "lo": None, "hi": None,
+                         "std": None})
+    return pd.DataFrame(rows)
+
+
+def comparison_markdown(summary: dict) -> str:
+    """Methods x (ID, each OOD split, OOD mean, general, forgetting) as mean [95% CI] in %; best per column in bold
+    (highest accuracy, lowest forgetting), among the distilled methods."""
+    df = summary_frame(summary)
+    methods = list(summary["methods"]) + (["base_student"] if "base_student" in summary else [])
+    cols = [c for c, _ in COLUMNS if c in set(df["column"])] + (["forgetting"] if "forgetting" in set(df["column"]) else [])
+    best = {}
+    distilled = df[df["method"] != "base_student"]
+    for c in cols:
+        sub = distilled[distilled["column"] == c]
+        if len(sub):
+            best[c] = sub["acc"].min() if c == "forgetting" else sub["acc"].max()
+    lines = ["| method | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    single = best_single_teacher(summary)
+    rows_out = [(ZERO_SHOT if m == "base_student" else m, m) for m in methods] + (
+        [(f"best single perspective ({single})", single)] if single else [])
+    for label, m in rows_out:
+        cells = []
+        for c in cols:
+            r = df[(df["method"] == m) & (df["column"] == c)]
+            if not len(r):
+                cells.append("")
+                continue
+            r = r.iloc[0]
+            text = f"{100 * r.acc:+.1f}" if c == "forgetting" else f"{100 * r.acc:.1f} [{100 * r.lo:.1f}, {100 * r.hi:.1f}]"
+            if r["std"] is not None and not pd.isna(r["std"]):
+                text += f" ±{100 * r['std']:.1f}"
+            if m != "base_student" and c in best and r.acc == best[c]:
+                text = f"**{text}**"
+            cells.append(text)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+ZERO_SHOT = "zero-shot CoT (base student)"  # the base student asked as is: the paper's zero-shot CoT baseline
+
+
+def best_single_teacher(summary: dict) -> str | None:
+    """The single-rationale run (``std_cot`` with any golden teacher) with the best ID accuracy: the control
+    a multi-teacher method has to beat, chosen on the test split itself, so it is an optimistic control."""
+    single = {m: e["id"]["acc"] for m, e in summary["methods"].items() if m.startswith("std_cot") and "id" in e}
+    return max(single, key=single.get) if single else None
+
+
+def paired_frame(summary: dict) -> pd.DataFrame:
+    """The reference method against every other: difference (reference - other), its CI and p-values per split
+    (``p_bootstrap``: paired bootstrap over (question, seed); ``p_mcnemar``: smallest per-seed exact McNemar p
+    times the number of seeds, capped at 1)."""
+    paired = summary.get("paired")
+    if not paired:
+        return pd.DataFrame()
+    rows = []
+    for other, cmp in paired["vs"].items():
+        for split, c in [("ID", cmp.get("id")), ("OOD pooled", metric_entry(cmp, ("ood", "pooled"))), ("general", cmp.get("general"))]:
+            if c:
+                # the smallest per-seed McNemar p, Bonferroni-corrected for the number of seeds (a bare
+                # minimum over seeds would be optimistic); the pooled bootstrap p is the primary test
+                per_seed = [x["p"] for x in c.get("mcnemar", [])]
+                p_mc = min(1.0, min(per_seed) * len(per_seed)) if per_seed else None
+                rows.append({"reference": paired["reference"], "vs": other, "split": split, "n": c["n"],
+                             "diff": c["diff"], "ci_lo": c["ci95"][0], "ci_hi": c["ci95"][1],
+                             "p_bootstrap": c["p_bootstrap"], "p_mcnemar": p_mc})
+    return pd.DataFrame(rows)
+
+
+
+# ---------------------------------------------------------------------------------------------
+# latent.json
+
+LAYER_KEYS = ("effective_rank", "cka_to_base", "probe_acc", "nearest_perspective", "perspective_distance")
+"""What ``latent_report`` gives for every method and layer."""
+
+
+
+def latent_frame(latent: Mapping):
+    """The report of ``latent_report`` as a long table: one row per (method, layer), base included."""
+    per_model = ({k: v for k, v in latent.items() if k not in ("setup", "methods", "paradigm_clusters")}
+                 | dict(latent.get("methods", {})))
+    rows = [{"method": m, "layer": int(layer), **{k: vals.get(k) for k in LAYER_KEYS[:4]}}
+            for m, layers in per_model.items() for layer, vals in layers.items()]
+    return pd.DataFrame(rows, columns=["method", "layer", *LAYER_KEYS[:4]])
+
