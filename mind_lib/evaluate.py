@@ -11,7 +11,7 @@ tests check.
 ``evaluate_suite`` turns a suite's examples into prediction rows (the ``ARCHITECTURE.md``
 contract: ``id, split, output, pred_answer, gold, correct``, plus ``kind`` and the example's
 ``n_steps``/``skill`` when it has them), scored by ``mind_lib.answers``. Rows live at
-``<predictions>/<method>/seed<k>/<suite>.jsonl`` (``prediction_path``).
+``<predictions>/<method>/seed<k>/<suite>.jsonl`` (``io.prediction_file``, ``Paths.prediction_file``).
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from transformers import DynamicCache, StoppingCriteria
 
 from mind_lib.config import Section
 from mind_lib.answers import answers_match, extract_answer
-from mind_lib.io import check_fields, read_jsonl, write_jsonl
+from mind_lib.io import check_fields, prediction_files, read_jsonl, write_jsonl
 from mind_lib.tasks.base import Example
 
 # Where the answer statement starts in a student's output ("The answer is X.", formatting.answer_text).
@@ -39,7 +39,6 @@ _DECIMAL_BEFORE = re.compile(r"\d\.\d+$")  # text ending in a number that alread
 PREDICTION_FIELDS = {"id": str, "split": str, "output": str, "pred_answer": (str, type(None)), "gold": str,
                      "correct": bool}
 _META_FIELDS = ("n_steps", "skill")  # copied from Example.meta into prediction rows (accuracy by steps / skill)
-_PREDICTION_FILE = re.compile(r"seed(\d+)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,11 +269,6 @@ def evaluate_suite(model, tokenizer, examples: Sequence[Example], prompt_fn: Cal
     return [score_output(e, o) for e, o in zip(examples, outputs)]
 
 
-def prediction_path(root: str | os.PathLike, method: str, seed: int, suite: str) -> Path:
-    """``<root>/<method>/seed<seed>/<suite>.jsonl`` (root: e.g. ``reports/predictions``)."""
-    return Path(root) / method / f"seed{seed}" / f"{suite}.jsonl"
-
-
 def save_predictions(path: str | os.PathLike, rows: Iterable[Mapping]) -> Path:
     """Write prediction rows atomically; a row missing a contract field is refused before anything is written."""
     rows = list(rows)
@@ -293,12 +287,7 @@ def load_prediction_tree(root: str | os.PathLike) -> dict[tuple[str, int, str], 
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no predictions folder; run the evaluate stage first")
-    tree = {}
-    for path in sorted(root.glob("*/seed*/*.jsonl")):
-        m = _PREDICTION_FILE.fullmatch(path.parent.name)
-        if m:
-            tree[(path.parent.parent.name, int(m.group(1)), path.stem)] = load_predictions(path)
-    return tree
+    return {key: load_predictions(path) for key, path in prediction_files(root).items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -337,7 +326,7 @@ def _evaluate_job(job: dict) -> tuple[str, int, str]:
     prompt = get_strategy(job["prompt_method"]).prompt
     rows = evaluate_suite(model, tokenizer, load_split(paths.world, job["suite"]), prompt, cfg.max_new_tokens,
                           cfg.batch_size)
-    save_predictions(prediction_path(paths.predictions, job["method"], job["seed"], job["suite"]), rows)
+    save_predictions(paths.prediction_file(job["method"], job["seed"], job["suite"]), rows)
     return job["method"], job["seed"], job["suite"]
 
 
@@ -361,7 +350,6 @@ def evaluate_runs(params, paths, progress: bool = True) -> dict:
     (``check_trained_on``): a run missing, or trained on another world, is refused before anything is
     decoded or the previous predictions are removed.
     """
-    from mind_lib.distill import run_dir
     from mind_lib.parallel import run_jobs
     from mind_lib.io import write_json
     from mind_lib.stats import BASE_METHOD, build_summary
@@ -376,7 +364,7 @@ def evaluate_runs(params, paths, progress: bool = True) -> dict:
     jobs = [dict(method=BASE_METHOD, seed=0, model_dir=base, prompt_method="answer_only", cfg=cfg, paths=paths)]
     for method in params.distill.runs:
         for seed in params.distill.seeds:
-            folder = run_dir(paths.models, method, seed)
+            folder = paths.run_dir(method, seed)
             if not (folder / "config.json").exists():
                 raise FileNotFoundError(f"{folder}: no trained student; run the distill stage first")
             check_trained_on(folder, world, paths.world)
@@ -388,7 +376,7 @@ def evaluate_runs(params, paths, progress: bool = True) -> dict:
     from mind_lib.machine import machine_info
 
     summary["machine"] = machine_info()  # what a CPU result depends on: a rerun elsewhere can be traced
-    write_json(paths.metrics / "summary.json", summary)
+    write_json(paths.summary_file, summary)
     return summary
 
 
@@ -396,13 +384,13 @@ RERUN_DISTILL = "rerun the distill stage (dvc repro distill, or mind notebook 02
 
 
 def check_trained_on(folder: str | os.PathLike, world: str, world_folder: str | os.PathLike) -> None:
-    """Refuse (``ValueError``) a distilled run whose recorded world (``distill.world_marker``) is not ``world``,
+    """Refuse (``ValueError``) a distilled run whose recorded world (``io.world_marker``) is not ``world``,
     the fingerprint of ``world_folder`` now: its scores would be read against questions it was not trained for.
 
     A run without the record (trained before runs recorded it) is refused too; rerunning the distill stage
     records it without training an unchanged run again.
     """
-    from mind_lib.distill import world_marker
+    from mind_lib.io import world_marker
 
     marker = world_marker(folder)
     if not marker.exists():

@@ -58,14 +58,14 @@ def difficulty_figure(selection: dict) -> plt.Figure:
 # training logs (distill stage)
 
 def training_logs(models_dir: str | Path, runs: Sequence[str], seeds: Sequence[int]) -> pd.DataFrame:
-    """Every run's ``training/log.jsonl`` train rows, with ``method`` and ``seed`` columns."""
-    from mind_lib.distill import run_dir
-    from mind_lib.io import read_jsonl
+    """Every run's ``training/log.jsonl`` train rows (``io.training_log`` of ``io.run_folder``), with ``method`` and
+    ``seed`` columns. ``models_dir``: the models folder (``Paths.models``)."""
+    from mind_lib.io import read_jsonl, run_folder, training_log
 
     frames = []
     for method in runs:
         for seed in seeds:
-            path = run_dir(models_dir, method, seed) / "training" / "log.jsonl"
+            path = training_log(run_folder(models_dir, method, seed))
             rows = [r for r in read_jsonl(path) if r.get("event") == "train"]
             frames.append(pd.DataFrame(rows).assign(method=method, seed=seed))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -7,10 +7,10 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from mind_lib.evaluate import (AnswerLineStop, answer_line_end, evaluate_suite, generate_batched, load_prediction_tree,
-                               load_predictions, pad_left, prediction_path, prompt_ids, save_predictions,
+                               load_predictions, pad_left, prompt_ids, save_predictions,
                                score_output, trim_to_answer)
 from mind_lib.formatting import format_prompt
-from mind_lib.io import DataError
+from mind_lib.io import DataError, prediction_file
 from mind_lib.stats import build_summary
 from mind_lib.tasks.base import Example
 from tests.distill_data import make_examples, make_rows, make_tokenizer
@@ -193,7 +193,7 @@ def test_score_output_on_saved_generations(output, gold, kind, pred, correct):
 
 def test_prediction_files_round_trip_and_errors(tmp_path):
     rows = [score_output(world_example(i, n_steps=2), f"The answer is {i}.") for i in range(3)]
-    path = save_predictions(prediction_path(tmp_path, "mind", 0, "test_id"), rows)
+    path = save_predictions(prediction_file(tmp_path, "mind", 0, "test_id"), rows)
     assert path == tmp_path / "mind" / "seed0" / "test_id.jsonl"
     assert load_predictions(path) == rows
     bad = dict(rows[1], correct="yes")
@@ -210,7 +210,7 @@ def test_prediction_tree_feeds_the_summary(tmp_path):
                                        ("base_student", 0, "general_test", 3)]:
         rows = [score_output(world_example(i, suite), "The answer is 7." if i < right else "The answer is 1.")
                 for i in range(3)]
-        save_predictions(prediction_path(tmp_path, method, seed, suite), rows)
+        save_predictions(prediction_file(tmp_path, method, seed, suite), rows)
     tree = load_prediction_tree(tmp_path)
     assert sorted(tree) == [("base_student", 0, "general_test"), ("mind", 0, "general_test"), ("mind", 0, "test_id")]
     summary = build_summary(tree, n_boot=200)
