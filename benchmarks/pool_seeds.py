@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mind_lib import report
 from mind_lib.evaluate import load_prediction_tree
+from mind_lib.io import Paths
 from mind_lib.stats import BASE_METHOD, build_summary
 
 
@@ -24,7 +25,7 @@ def pooled_tree(roots: list[Path], methods: set[str] | None) -> dict:
     """Every root's predictions in one tree; the base student once; a duplicated (method, seed) raises."""
     tree: dict = {}
     for root in roots:
-        for (method, seed, suite), rows in load_prediction_tree(root / "reports" / "predictions").items():
+        for (method, seed, suite), rows in load_prediction_tree(Paths(root).predictions).items():
             if methods and method not in methods and method != BASE_METHOD:
                 continue
             key = (method, seed, suite)

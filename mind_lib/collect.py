@@ -198,16 +198,16 @@ def _run_collection(params, paths, progress: bool) -> tuple[CollectResult, list[
     kept = {split: [{**r, "world": world} for r in filter_rows(rs, cfg.keep)] for split, rs in by_split.items()}
     if not result.complete:
         for split in cfg.splits:
-            write_jsonl(paths.rationales / f"{split}.jsonl", kept[split])
+            write_jsonl(paths.rationale_file(split), kept[split])
         # Fail the stage (DVC must not record a partial collection as done); everything is kept.
         counts = {t: len(q) for t, q in result.missing.items() if q}
         raise StageError(f"collection incomplete, questions missing per teacher: {counts}; "
                          f"the {len(rows)} rows collected are kept in {collected}; run the stage again")
     for split in cfg.splits:
         if not any(r["rationale"].strip() for r in kept[split]):
-            raise StageError(_no_usable_rows(paths.rationales / f"{split}.jsonl", by_split[split], cfg.keep, collected))
+            raise StageError(_no_usable_rows(paths.rationale_file(split), by_split[split], cfg.keep, collected))
     for split in cfg.splits:
-        write_jsonl(paths.rationales / f"{split}.jsonl", kept[split])
+        write_jsonl(paths.rationale_file(split), kept[split])
     return result, rows
 
 

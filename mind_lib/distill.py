@@ -12,12 +12,12 @@ from typing import Any, Sequence
 
 
 from mind_lib.params.distill import DistillParams
-from mind_lib.pretrain import general_items
-from mind_lib.io import folder_digest, output_lock
-from mind_lib.strategies.registry import get_strategy, strategy_names
-from mind_lib.strategies.base import build_item_set
 from mind_lib.params.student import StudentParams
 from mind_lib.params.train import TrainParams
+from mind_lib.pretrain import general_items
+from mind_lib.io import base_student_marker, feature_cache_folder, folder_digest, output_lock, world_marker
+from mind_lib.strategies.registry import get_strategy, strategy_names
+from mind_lib.strategies.base import build_item_set
 from mind_lib.student import load_student
 from mind_lib.tasks.base import Example, world_fingerprint
 from mind_lib.trainer import train
@@ -77,12 +77,6 @@ def distill(method: str, seed: int, out_dir: str | os.PathLike, *, train_example
     return summary
 
 
-def world_marker(out_dir: str | os.PathLike) -> Path:
-    """``<run>/training/world.sha``: the fingerprint of the world a run was trained on (``distill(world=...)``);
-    the evaluate stage refuses a run whose world is not the current one."""
-    return Path(out_dir) / "training" / "world.sha"
-
-
 def check_out_dir(out_dir: str | os.PathLike, inputs: dict[str, Path]) -> Path:
     """``out_dir`` resolved, refused (``ValueError``) when it is a file or when it is, contains or lies inside one of
     the run's ``inputs`` (a description -> its folder): a run replaces its folder's model files and a fresh start
@@ -100,11 +94,6 @@ def check_out_dir(out_dir: str | os.PathLike, inputs: dict[str, Path]) -> Path:
     return out
 
 
-def run_dir(models: str | os.PathLike, method: str, seed: int) -> Path:
-    """Where one distilled student lives: ``models/distilled/<method>/seed<k>/`` (HF folder + training/).
-
-    (``distilled/`` keeps the runs apart from ``models/student_base``: DVC outputs may not nest.)"""
-    return Path(models) / "distilled" / method / f"seed{seed}"
 
 
 def replay_examples(world: str | os.PathLike, params: TrainParams) -> list[Example] | None:
@@ -117,8 +106,8 @@ def replay_examples(world: str | os.PathLike, params: TrainParams) -> list[Examp
 
 
 def feature_cache_dir(models: str | os.PathLike) -> Path:
-    """MIND's encoder vectors, shared by every MIND run of the grid: ``models/distilled/_metanet_cache/``."""
-    return Path(models) / "distilled" / "_metanet_cache"
+    """MIND's encoder vectors (``io.feature_cache_folder``, ``Paths.feature_cache``); the name ``cli_distill`` uses."""
+    return feature_cache_folder(models)
 
 
 def _grid_job(job: dict) -> dict:
@@ -131,20 +120,20 @@ def _grid_job(job: dict) -> dict:
     torch.set_num_threads(job["threads"])
     logging.basicConfig(level=logging.WARNING)
     paths, cfg = job["paths"], job["cfg"]
-    out = run_dir(paths.models, job["method"], job["seed"])
-    base_marker = out / "training" / "base_student.sha"
+    out = paths.run_dir(job["method"], job["seed"])
+    base_marker = base_student_marker(out)
     # the trainer's fingerprint covers data, method and params; the base student's weights are added here
     same_base = base_marker.exists() and base_marker.read_text() == job["base_digest"]
     feedback = load_split(paths.world, "feedback")
     summary = distill(job["method"], job["seed"], out, train_examples=load_split(paths.world, "train"),
-                      rows=load_rationales(paths.rationales / "train.jsonl", world=paths.world),
+                      rows=load_rationales(paths.rationale_file("train"), world=paths.world),
                       eval_examples=feedback,
-                      eval_rows=load_rationales(paths.rationales / "feedback.jsonl", world=paths.world),
+                      eval_rows=load_rationales(paths.rationale_file("feedback"), world=paths.world),
                       student=job["student"],
                       params=cfg.train.model_copy(update={"num_threads": job["threads"], "progress": False}),
                       options=cfg.methods.get(job["method"]), student_path=job["student_path"],
                       replay_examples=replay_examples(paths.world, cfg.train), resume=same_base,
-                      cache_dir=feature_cache_dir(paths.models), world=job["world"])
+                      cache_dir=paths.feature_cache, world=job["world"])
     base_marker.parent.mkdir(parents=True, exist_ok=True)
     base_marker.write_text(job["base_digest"])
     return {**summary, "method": job["method"], "seed": job["seed"]}
@@ -176,5 +165,4 @@ def run_grid(params, paths, progress: bool = True) -> list[dict]:
     return [by_job[i] for i in range(len(jobs))]
 
 
-__all__ = ["DistillParams", "check_out_dir", "distill", "run_grid", "run_dir", "strategy_names",
-           "world_marker"]
+__all__ = ["DistillParams", "check_out_dir", "distill", "feature_cache_dir", "run_grid", "strategy_names"]

@@ -11,11 +11,14 @@ tests check.
 ``evaluate_suite`` turns a suite's examples into prediction rows (the ``ARCHITECTURE.md``
 contract: ``id, split, output, pred_answer, gold, correct``, plus ``kind`` and the example's
 ``n_steps``/``skill`` when it has them), scored by ``mind_lib.answers``. Rows live at
-``<predictions>/<method>/seed<k>/<suite>.jsonl`` (``prediction_path``).
+``<predictions>/<method>/seed<k>/<suite>.jsonl`` (``io.prediction_file``, ``Paths.prediction_file``), each
+with a ``<suite>.meta.json`` record of what produced it, so that the evaluate stage decodes again only what
+changed (``evaluate_runs``).
 """
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 import re
 from pathlib import Path
@@ -25,7 +28,8 @@ import torch
 from transformers import DynamicCache, StoppingCriteria
 
 from mind_lib.answers import answers_match, extract_answer
-from mind_lib.io import check_fields, read_jsonl, write_jsonl
+from mind_lib.io import (DataError, check_fields, file_digest, folder_digest, prediction_files, prediction_meta_file,
+                         read_json, read_jsonl, write_json, write_jsonl)
 from mind_lib.tasks.base import Example
 
 # Where the answer statement starts in a student's output ("The answer is X.", formatting.answer_text).
@@ -37,7 +41,7 @@ _DECIMAL_BEFORE = re.compile(r"\d\.\d+$")  # text ending in a number that alread
 PREDICTION_FIELDS = {"id": str, "split": str, "output": str, "pred_answer": (str, type(None)), "gold": str,
                      "correct": bool}
 _META_FIELDS = ("n_steps", "skill")  # copied from Example.meta into prediction rows (accuracy by steps / skill)
-_PREDICTION_FILE = re.compile(r"seed(\d+)")
+log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -268,11 +272,6 @@ def evaluate_suite(model, tokenizer, examples: Sequence[Example], prompt_fn: Cal
     return [score_output(e, o) for e, o in zip(examples, outputs)]
 
 
-def prediction_path(root: str | os.PathLike, method: str, seed: int, suite: str) -> Path:
-    """``<root>/<method>/seed<seed>/<suite>.jsonl`` (root: e.g. ``reports/predictions``)."""
-    return Path(root) / method / f"seed{seed}" / f"{suite}.jsonl"
-
-
 def save_predictions(path: str | os.PathLike, rows: Iterable[Mapping]) -> Path:
     """Write prediction rows atomically; a row missing a contract field is refused before anything is written."""
     rows = list(rows)
@@ -286,17 +285,53 @@ def load_predictions(path: str | os.PathLike) -> list[dict]:
     return read_jsonl(path, required=PREDICTION_FIELDS)
 
 
-def load_prediction_tree(root: str | os.PathLike) -> dict[tuple[str, int, str], list[dict]]:
-    """Every ``<root>/<method>/seed<k>/<suite>.jsonl`` as ``{(method, k, suite): rows}`` (``build_summary``'s input)."""
+def load_prediction_tree(root: str | os.PathLike, keys: Iterable[tuple[str, int, str]] | None = None
+                         ) -> dict[tuple[str, int, str], list[dict]]:
+    """Every ``<root>/<method>/seed<k>/<suite>.jsonl`` as ``{(method, k, suite): rows}`` (``build_summary``'s input).
+
+    ``keys``: only these ``(method, seed, suite)`` (e.g. the current grid's; files of other runs are left out)."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no predictions folder; run the evaluate stage first")
-    tree = {}
-    for path in sorted(root.glob("*/seed*/*.jsonl")):
-        m = _PREDICTION_FILE.fullmatch(path.parent.name)
-        if m:
-            tree[(path.parent.parent.name, int(m.group(1)), path.stem)] = load_predictions(path)
-    return tree
+    files = prediction_files(root)
+    if keys is not None:
+        wanted = set(keys)
+        files = {key: path for key, path in files.items() if key in wanted}
+    return {key: load_predictions(path) for key, path in files.items()}
+
+
+def prediction_record(model: str, questions: str, prompt_fn: Callable[[str], str], max_new_tokens: int) -> dict:
+    """What a prediction file depends on, stored beside it (``<suite>.meta.json``): ``model`` the digest of the
+    student's weights (``io.folder_digest``), ``questions`` the digest of the suite's split file (``io.file_digest``),
+    the prompt (its template: the prompt of the question ``{question}``) and the decoding settings. ``batch_size``
+    is left out: batched greedy decoding equals one-by-one decoding (``generate_batched``), so it does not change
+    the rows."""
+    return {"model": model, "questions": questions, "prompt": prompt_fn("{question}"),
+            "decoding": {"greedy": True, "max_new_tokens": max_new_tokens, "stop_at_answer": True}}
+
+
+def predictions_finished(path: str | os.PathLike, record: Mapping) -> bool:
+    """True when ``path`` holds complete predictions made as ``record`` says: its ``<suite>.meta.json`` matches
+    ``record`` and the digest it recorded of the file is the file's (a file cut short by a crash, edited, or
+    written by an interrupted run before its record was updated does not match)."""
+    path, meta_path = Path(path), prediction_meta_file(path)
+    if not (path.is_file() and meta_path.is_file()):
+        return False
+    try:
+        meta = read_json(meta_path)
+    except (DataError, OSError, UnicodeDecodeError):
+        return False
+    if not isinstance(meta, dict) or any(meta.get(k) != v for k, v in record.items()):
+        return False
+    return meta.get("predictions") == file_digest(path)
+
+
+def save_prediction_file(path: str | os.PathLike, rows: Sequence[Mapping], record: Mapping) -> Path:
+    """Replace the prediction file ``path`` (atomically, ``save_predictions``), then its record: ``record`` plus
+    the row count and the file's digest (``predictions_finished``)."""
+    path = save_predictions(path, rows)
+    write_json(prediction_meta_file(path), {**record, "rows": len(rows), "predictions": file_digest(path)})
+    return path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,7 +340,8 @@ def load_prediction_tree(root: str | os.PathLike) -> dict[tuple[str, int, str], 
 
 
 def _evaluate_job(job: dict) -> tuple[str, int, str]:
-    """Evaluate one student on one suite (in a worker process); returns what it wrote."""
+    """Evaluate one student on one suite (in a worker process); replaces that prediction file and its record only;
+    returns what it wrote."""
     torch.set_num_threads(1)
     from mind_lib.strategies.registry import get_strategy
     from mind_lib.student import load_student
@@ -316,7 +352,7 @@ def _evaluate_job(job: dict) -> tuple[str, int, str]:
     prompt = get_strategy(job["prompt_method"]).prompt
     rows = evaluate_suite(model, tokenizer, load_split(paths.world, job["suite"]), prompt, cfg.max_new_tokens,
                           cfg.batch_size)
-    save_predictions(prediction_path(paths.predictions, job["method"], job["seed"], job["suite"]), rows)
+    save_prediction_file(paths.prediction_file(job["method"], job["seed"], job["suite"]), rows, job["record"])
     return job["method"], job["seed"], job["suite"]
 
 
@@ -335,39 +371,60 @@ def evaluation_jobs(students: list[dict], suites: list[str]) -> list[dict]:
 def evaluate_runs(params, paths, progress: bool = True) -> dict:
     """The evaluate stage: the base student and every distilled run on every suite; returns the summary.
 
-    Writes ``reports/predictions/<method>/seed<k>/<suite>.jsonl`` and the summary metrics
-    (``reports/metrics/summary.json``) with CIs and the paired comparisons. Every run is checked first
-    (``check_trained_on``): a run missing, or trained on another world, is refused before anything is
-    decoded or the previous predictions are removed.
-    """
-    from mind_lib.distill import run_dir
-    from mind_lib.parallel import run_jobs
-    from mind_lib.io import write_json
-    from mind_lib.stats import BASE_METHOD, build_summary
-    from mind_lib.tasks.base import world_fingerprint
+    Writes ``reports/predictions/<method>/seed<k>/<suite>.jsonl`` (``Paths.prediction_file``) with its record
+    ``<suite>.meta.json`` and the summary metrics (``reports/metrics/summary.json``) with CIs and the paired
+    comparisons. Every run is checked first (``check_trained_on``): a run missing, or trained on another world, is
+    refused before anything is decoded.
 
-    import shutil
+    Finished work is skipped: a (student, suite) pair whose prediction file is complete and was made by the same
+    model weights, questions, prompt and decoding settings (``prediction_record``, ``predictions_finished``) is
+    not decoded again; a pair whose file is missing, cut short or stale is decoded and only its file replaced
+    (atomically). No prediction file is deleted: those of runs or suites no longer configured stay on disk but
+    are left out of the summary.
+    """
+    from mind_lib.parallel import run_jobs
+    from mind_lib.stats import BASE_METHOD, build_summary
+    from mind_lib.strategies import get_strategy
+    from mind_lib.tasks.base import world_fingerprint
+    from mind_lib.tasks.world import load_split
 
     cfg = params.evaluate
     world = world_fingerprint(paths.world)
-    base = paths.base_student
     # the base student is asked like an answer-only student: question -> answer line
-    jobs = [dict(method=BASE_METHOD, seed=0, model_dir=base, prompt_method="answer_only", cfg=cfg, paths=paths)]
+    students = [dict(method=BASE_METHOD, seed=0, model_dir=paths.base_student, prompt_method="answer_only")]
     for method in params.distill.runs:
         for seed in params.distill.seeds:
-            folder = run_dir(paths.models, method, seed)
+            folder = paths.run_dir(method, seed)
             if not (folder / "config.json").exists():
                 raise FileNotFoundError(f"{folder}: no trained student; run the distill stage first")
             check_trained_on(folder, world, paths.world)
-            jobs.append(dict(method=method, seed=seed, model_dir=folder, prompt_method=method, cfg=cfg, paths=paths))
-    shutil.rmtree(paths.predictions, ignore_errors=True)  # no stale rows of runs no longer in the grid
-    run_jobs(_evaluate_job, evaluation_jobs(jobs, cfg.suites), cfg.workers, "evaluate (student, suite)", progress)
-    tree = load_prediction_tree(paths.predictions)
+            students.append(dict(method=method, seed=seed, model_dir=folder, prompt_method=method))
+    for suite in cfg.suites:
+        if not paths.world_split(suite).exists():
+            load_split(paths.world, suite)  # raises, saying which stage writes it
+    models = {(s["method"], s["seed"]): folder_digest(s["model_dir"]) for s in students}  # once per student
+    questions = {suite: file_digest(paths.world_split(suite)) for suite in cfg.suites}
+    jobs, skipped = [], 0
+    for job in evaluation_jobs(students, cfg.suites):
+        record = prediction_record(models[job["method"], job["seed"]], questions[job["suite"]],
+                                   get_strategy(job["prompt_method"]).prompt, cfg.max_new_tokens)
+        if predictions_finished(paths.prediction_file(job["method"], job["seed"], job["suite"]), record):
+            skipped += 1
+        else:
+            jobs.append(dict(job, record=record, cfg=cfg, paths=paths))
+    message = (f"evaluate: {len(jobs)} (student, suite) pairs to decode, {skipped} skipped (finished with the same "
+               f"model, questions, prompt and decoding settings)")
+    log.info(message)
+    if progress:
+        print(message)
+    run_jobs(_evaluate_job, jobs, cfg.workers, "evaluate (student, suite)", progress)
+    keys = [(s["method"], s["seed"], suite) for s in students for suite in cfg.suites]
+    tree = load_prediction_tree(paths.predictions, keys)
     summary = build_summary(tree, reference=cfg.reference, n_boot=cfg.n_boot)  # no reference rows: no "paired"
     from mind_lib.machine import machine_info
 
     summary["machine"] = machine_info()  # what a CPU result depends on: a rerun elsewhere can be traced
-    write_json(paths.metrics / "summary.json", summary)
+    write_json(paths.summary_file, summary)
     return summary
 
 
@@ -375,13 +432,13 @@ RERUN_DISTILL = "rerun the distill stage (dvc repro distill, or mind notebook 02
 
 
 def check_trained_on(folder: str | os.PathLike, world: str, world_folder: str | os.PathLike) -> None:
-    """Refuse (``ValueError``) a distilled run whose recorded world (``distill.world_marker``) is not ``world``,
+    """Refuse (``ValueError``) a distilled run whose recorded world (``io.world_marker``) is not ``world``,
     the fingerprint of ``world_folder`` now: its scores would be read against questions it was not trained for.
 
     A run without the record (trained before runs recorded it) is refused too; rerunning the distill stage
     records it without training an unchanged run again.
     """
-    from mind_lib.distill import world_marker
+    from mind_lib.io import world_marker
 
     marker = world_marker(folder)
     if not marker.exists():

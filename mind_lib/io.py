@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -276,6 +277,75 @@ def find_repo_root(start: str | os.PathLike | None = None) -> Path:
     raise FileNotFoundError(f"no params.yaml + dvc.yaml at or above {here}: run from inside the MIND repository")
 
 
+# ---------------------------------------------------------------------------------------------
+# Path rules. Every file layout the stages share is decided here (``Paths`` and the functions it uses), so
+# that no stage builds another stage's paths by hand.
+# ---------------------------------------------------------------------------------------------
+
+TRAINING_DIR = "training"
+_SEED_DIR = re.compile(r"seed(\d+)")
+PREDICTION_META_SUFFIX = ".meta.json"
+
+
+def run_folder(models: str | os.PathLike, method: str, seed: int) -> Path:
+    """Where one distilled student lives: ``<models>/distilled/<method>/seed<k>/`` (HF folder + ``training/``).
+
+    (``distilled/`` keeps the runs apart from ``models/student_base``: DVC outputs may not nest.)"""
+    return Path(models) / "distilled" / method / f"seed{seed}"
+
+
+def feature_cache_folder(models: str | os.PathLike) -> Path:
+    """MIND's encoder vectors, shared by every MIND run of the grid: ``<models>/distilled/_metanet_cache/``."""
+    return Path(models) / "distilled" / "_metanet_cache"
+
+
+def training_dir(model_dir: str | os.PathLike) -> Path:
+    """``<model>/training/``: a trained model's log, summary, checkpoints and records (``mind_lib.trainer``)."""
+    return Path(model_dir) / TRAINING_DIR
+
+
+def training_log(model_dir: str | os.PathLike) -> Path:
+    """``<model>/training/log.jsonl``: one row per logged step (``event: train``), MIND's dynamics included."""
+    return training_dir(model_dir) / "log.jsonl"
+
+
+def training_summary(model_dir: str | os.PathLike) -> Path:
+    """``<model>/training/summary.json``: the finished (or stopped) run's summary."""
+    return training_dir(model_dir) / "summary.json"
+
+
+def world_marker(model_dir: str | os.PathLike) -> Path:
+    """``<run>/training/world.sha``: the fingerprint of the world a run was trained on (``distill(world=...)``);
+    the evaluate stage refuses a run whose world is not the current one."""
+    return training_dir(model_dir) / "world.sha"
+
+
+def base_student_marker(model_dir: str | os.PathLike) -> Path:
+    """``<run>/training/base_student.sha``: the digest of the base student's weights a grid run started from."""
+    return training_dir(model_dir) / "base_student.sha"
+
+
+def prediction_file(root: str | os.PathLike, method: str, seed: int, suite: str) -> Path:
+    """``<root>/<method>/seed<seed>/<suite>.jsonl`` (root: e.g. ``reports/predictions``)."""
+    return Path(root) / method / f"seed{seed}" / f"{suite}.jsonl"
+
+
+def prediction_meta_file(predictions: str | os.PathLike) -> Path:
+    """The record beside a prediction file: ``<suite>.jsonl`` -> ``<suite>.meta.json`` (what produced it)."""
+    predictions = Path(predictions)
+    return predictions.with_name(predictions.name.removesuffix(".jsonl") + PREDICTION_META_SUFFIX)
+
+
+def prediction_files(root: str | os.PathLike) -> dict[tuple[str, int, str], Path]:
+    """Every ``<root>/<method>/seed<k>/<suite>.jsonl`` as ``{(method, k, suite): path}`` (sorted by path)."""
+    files = {}
+    for path in sorted(Path(root).glob("*/seed*/*.jsonl")):
+        m = _SEED_DIR.fullmatch(path.parent.name)
+        if m:
+            files[(path.parent.parent.name, int(m.group(1)), path.stem)] = path
+    return files
+
+
 @dataclass(frozen=True)
 class Paths:
     """Where each stage reads and writes. ``root`` is the repo root, or ``$MIND_OUT_ROOT`` for
@@ -329,3 +399,38 @@ class Paths:
     def plots(self) -> Path:
         """Plot data (CSV) that ``dvc plots`` renders."""
         return self.root / "reports" / "plots"
+
+    @property
+    def feature_cache(self) -> Path:
+        """MIND's encoder vectors, shared by every MIND run of the grid: ``models/distilled/_metanet_cache/``."""
+        return feature_cache_folder(self.models)
+
+    def run_dir(self, method: str, seed: int) -> Path:
+        """One distilled student: ``models/distilled/<method>/seed<k>/`` (``run_folder``)."""
+        return run_folder(self.models, method, seed)
+
+    def world_split(self, split: str) -> Path:
+        """One split of the data stage: ``data/world/<split>.jsonl``."""
+        return self.world / f"{split}.jsonl"
+
+    def rationale_file(self, split: str) -> Path:
+        """The rationale rows distillation reads for one split: ``data/rationales/<split>.jsonl``."""
+        return self.rationales / f"{split}.jsonl"
+
+    def prediction_file(self, method: str, seed: int, suite: str) -> Path:
+        """``reports/predictions/<method>/seed<k>/<suite>.jsonl`` (``prediction_file``)."""
+        return prediction_file(self.predictions, method, seed, suite)
+
+    def prediction_meta(self, method: str, seed: int, suite: str) -> Path:
+        """``reports/predictions/<method>/seed<k>/<suite>.meta.json``: what produced the prediction file."""
+        return prediction_meta_file(self.prediction_file(method, seed, suite))
+
+    @property
+    def summary_file(self) -> Path:
+        """The evaluate stage's summary metrics: ``reports/metrics/summary.json``."""
+        return self.metrics / "summary.json"
+
+    @property
+    def latent_file(self) -> Path:
+        """The latent stage's metrics: ``reports/metrics/latent.json``."""
+        return self.metrics / "latent.json"

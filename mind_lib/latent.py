@@ -460,8 +460,7 @@ def analyse_students(params, paths, states: dict | None = None) -> dict:
 
     Each student's own rationales are its ID test predictions (from the evaluate stage).
     """
-    from mind_lib.distill import run_dir
-    from mind_lib.evaluate import load_predictions, prediction_path
+    from mind_lib.evaluate import load_predictions
     from mind_lib.io import write_json
     from mind_lib.rationales import load_rationales
     from mind_lib.stats import BASE_METHOD
@@ -474,7 +473,7 @@ def analyse_students(params, paths, states: dict | None = None) -> dict:
         # the probe reads intermediate results and CKA the general suite: both exist only in the embedded world
         report = {"setup": {"skipped": "latent analysis needs the embedded world (world.source: world)"},
                   "methods": {}}
-        write_json(paths.metrics / "latent.json", report)
+        write_json(paths.latent_file, report)
         return report
     states = {} if states is None else states
     questions = load_split(paths.world, "test_id")[:cfg.n_questions]
@@ -483,14 +482,14 @@ def analyse_students(params, paths, states: dict | None = None) -> dict:
     base_dir = paths.base_student
     students, outputs = {}, {}
     for method in params.distill.runs:
-        students[method] = load_student(run_dir(paths.models, method, seed))
-        preds = load_predictions(prediction_path(paths.predictions, method, seed, "test_id"))
+        students[method] = load_student(paths.run_dir(method, seed))
+        preds = load_predictions(paths.prediction_file(method, seed, "test_id"))
         outputs[method] = [(text_of[r["id"]], r["output"]) for r in preds if r["id"] in text_of]
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg.num_threads or threads)
     try:
         report = latent_report(students, load_student(base_dir), questions, general,
-                               load_rationales(paths.rationales / "feedback.jsonl"), outputs, base_name=BASE_METHOD,
+                               load_rationales(paths.rationale_file("feedback")), outputs, base_name=BASE_METHOD,
                                pool=cfg.pool, batch_size=cfg.batch_size, seed=cfg.seed, target=cfg.target,
                                n_classes=cfg.n_classes, per_perspective=cfg.per_perspective, states=states)
     finally:
@@ -499,5 +498,5 @@ def analyse_students(params, paths, states: dict | None = None) -> dict:
 
     report["paradigm_clusters"] = {group: paradigm_clustering(by_paradigm, seed=cfg.seed) for group, by_paradigm in
                                    paradigm_states(states, params.distill.runs, PARADIGMS).items()}
-    write_json(paths.metrics / "latent.json", report)
+    write_json(paths.latent_file, report)
     return report

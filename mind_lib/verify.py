@@ -40,9 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
-from mind_lib.io import read_json
-
-SUMMARY = Path("reports") / "metrics" / "summary.json"
+from mind_lib.io import Paths, read_json
 DATA_PREFIXES = ("data/world", "data/rationales/")
 # (label, keys into a method's summary block)
 FIGURES = (("id", ("id",)), ("ood_mean", ("ood", "mean")), ("general", ("general",)))
@@ -213,7 +211,7 @@ def _committed_sources(committed: Path) -> tuple[Path | None, Path | None, Path 
         return committed, lock, None
     if not committed.is_dir():
         raise FileNotFoundError(f"{committed}: no such file or folder (--committed)")
-    summary = next((p for p in (committed / "summary.json", committed / SUMMARY) if p.exists()), None)
+    summary = next((p for p in (committed / "summary.json", Paths(committed).summary_file) if p.exists()), None)
     lock = committed / "dvc.lock" if (committed / "dvc.lock").exists() else None
     data = committed if (committed / "data").is_dir() else None
     return summary, lock, data
@@ -249,7 +247,7 @@ def verify(committed: str | Path, rerun: str | Path, echo: Callable[[str], None]
         echo(f"data: not checked: no dvc.lock or data/ in {committed}")
         unchecked.append("data")
 
-    rerun_summary = rerun / SUMMARY
+    rerun_summary = Paths(rerun).summary_file
     if summary_path is None or not rerun_summary.exists():
         missing = rerun_summary if summary_path is not None else f"{committed} (summary.json)"
         echo(f"figures: not compared: no {missing}")

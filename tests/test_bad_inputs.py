@@ -20,9 +20,9 @@ import mind_lib.parallel
 from mind_lib.cli import main
 from mind_lib.collect import run_collection
 from mind_lib.config import load_params
-from mind_lib.distill import distill, run_dir, world_marker
+from mind_lib.distill import distill
 from mind_lib.evaluate import EvaluateParams, check_trained_on, evaluate_runs
-from mind_lib.io import DataError, Paths, output_lock, write_jsonl
+from mind_lib.io import DataError, Paths, output_lock, world_marker, write_jsonl
 from mind_lib.rationales import load_rationales
 from mind_lib.student import load_student
 from mind_lib.tasks.base import data_fingerprint, save_examples, world_fingerprint, write_manifest
@@ -393,7 +393,7 @@ def test_distill_records_the_world_and_evaluate_refuses_another(tmp_path, studen
     write_manifest(world, {"train": 12, "feedback": 4})
     fingerprint = world_fingerprint(world)
     paths = Paths(tmp_path)
-    out = run_dir(paths.models, "std_cot", 0)
+    out = paths.run_dir("std_cot", 0)
     summary = distill("std_cot", 0, out, train_examples=examples, rows=make_rows(examples), eval_examples=feedback,
                       eval_rows=make_rows(feedback), student=TINY, params=fast_train(), student_path=student_dir,
                       world=fingerprint)
@@ -407,7 +407,7 @@ def test_distill_records_the_world_and_evaluate_refuses_another(tmp_path, studen
         raise AssertionError("decoded")
 
     monkeypatch.setattr(mind_lib.parallel, "run_jobs", no_decoding)
-    kept = write_jsonl(paths.predictions / "std_cot" / "seed0" / "test_id.jsonl", [{"id": "test_id-0"}])
+    kept = write_jsonl(paths.prediction_file("std_cot", 0, "test_id"), [{"id": "test_id-0"}])
     save_examples(world / "train.jsonl", make_examples(13))
     write_manifest(world, {"train": 13, "feedback": 4})
     params = SimpleNamespace(evaluate=EvaluateParams(), distill=SimpleNamespace(runs=["std_cot"], seeds=[0]))

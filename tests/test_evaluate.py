@@ -1,5 +1,8 @@
-"""Batched greedy generation, stopping at the answer sentence, scoring, prediction files."""
+"""Batched greedy generation, stopping at the answer sentence, scoring, prediction files, the evaluate stage's
+skipping of finished work."""
 import json
+import shutil
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -7,10 +10,10 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from mind_lib.evaluate import (AnswerLineStop, answer_line_end, evaluate_suite, generate_batched, load_prediction_tree,
-                               load_predictions, pad_left, prediction_path, prompt_ids, save_predictions,
+                               load_predictions, pad_left, prompt_ids, save_predictions,
                                score_output, trim_to_answer)
 from mind_lib.formatting import format_prompt
-from mind_lib.io import DataError
+from mind_lib.io import DataError, Paths, prediction_file, world_marker
 from mind_lib.stats import build_summary
 from mind_lib.tasks.base import Example
 from tests.distill_data import make_examples, make_rows, make_tokenizer
@@ -193,7 +196,7 @@ def test_score_output_on_saved_generations(output, gold, kind, pred, correct):
 
 def test_prediction_files_round_trip_and_errors(tmp_path):
     rows = [score_output(world_example(i, n_steps=2), f"The answer is {i}.") for i in range(3)]
-    path = save_predictions(prediction_path(tmp_path, "mind", 0, "test_id"), rows)
+    path = save_predictions(prediction_file(tmp_path, "mind", 0, "test_id"), rows)
     assert path == tmp_path / "mind" / "seed0" / "test_id.jsonl"
     assert load_predictions(path) == rows
     bad = dict(rows[1], correct="yes")
@@ -210,7 +213,7 @@ def test_prediction_tree_feeds_the_summary(tmp_path):
                                        ("base_student", 0, "general_test", 3)]:
         rows = [score_output(world_example(i, suite), "The answer is 7." if i < right else "The answer is 1.")
                 for i in range(3)]
-        save_predictions(prediction_path(tmp_path, method, seed, suite), rows)
+        save_predictions(prediction_file(tmp_path, method, seed, suite), rows)
     tree = load_prediction_tree(tmp_path)
     assert sorted(tree) == [("base_student", 0, "general_test"), ("mind", 0, "general_test"), ("mind", 0, "test_id")]
     summary = build_summary(tree, n_boot=200)
@@ -229,3 +232,138 @@ def test_evaluation_jobs_cover_every_student_and_suite_with_direct_answers_last(
     assert [(j["method"], j["suite"]) for j in jobs] == [
         ("mind", "test_id"), ("mind", "general_test"), ("std_cot", "test_id"), ("std_cot", "general_test"),
         ("base_student", "test_id"), ("base_student", "general_test"), ("dss", "test_id"), ("dss", "general_test")]
+
+
+# ---------------------------------------------------------------------------------------------
+# The evaluate stage: finished predictions are kept and not decoded again
+
+
+RUNS = ["std_cot", "mind"]
+SUITES = ["test_id", "ood_steps"]
+
+
+def stage_params(**evaluate):
+    from mind_lib.evaluate import EvaluateParams
+
+    cfg = EvaluateParams(**{"suites": SUITES, "max_new_tokens": 6, "batch_size": 32, "workers": 1, "n_boot": 100}
+                         | evaluate)
+    return SimpleNamespace(evaluate=cfg, distill=SimpleNamespace(runs=RUNS, seeds=[0]))
+
+
+@pytest.fixture
+def grid(tmp_path, smoke_root):
+    """An output root with the smoke world, the pretrained smoke student and two "distilled" runs (copies of it,
+    recorded as trained on this world): evaluating it decodes 3 students x 2 suites."""
+    from mind_lib.tasks.base import world_fingerprint
+
+    paths = Paths(tmp_path / "root")
+    no_training = shutil.ignore_patterns("training", ".lock*")
+    shutil.copytree(smoke_root.world, paths.world)
+    shutil.copytree(smoke_root.base_student, paths.base_student, ignore=no_training)
+    for method in RUNS:
+        shutil.copytree(paths.base_student, paths.run_dir(method, 0), ignore=no_training)
+        world_marker(paths.run_dir(method, 0)).parent.mkdir()
+        world_marker(paths.run_dir(method, 0)).write_text(world_fingerprint(paths.world))
+    return paths
+
+
+@pytest.fixture
+def decoded(monkeypatch):
+    """The (method, seed, suite) pairs the evaluate stage decodes (workers=1: in this process)."""
+    import mind_lib.evaluate as evaluate
+
+    pairs, job = [], evaluate._evaluate_job
+
+    def spy(j):
+        pairs.append((j["method"], j["seed"], j["suite"]))
+        return job(j)
+
+    monkeypatch.setattr(evaluate, "_evaluate_job", spy)
+    return pairs
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def all_pairs(methods=("base_student", *RUNS)):
+    return sorted((m, 0, s) for m in methods for s in SUITES)
+
+
+def test_second_evaluation_decodes_nothing_and_keeps_every_file(grid, decoded):
+    from mind_lib.evaluate import evaluate_runs
+
+    first = evaluate_runs(stage_params(), grid, progress=False)
+    assert sorted(decoded) == all_pairs()
+    before = files(grid.predictions)
+    assert sorted(before) == sorted(f"{m}/seed0/{s}.{ext}" for m, _, s in all_pairs() for ext in ("jsonl", "meta.json"))
+    meta = json.loads((grid.prediction_meta("mind", 0, "test_id")).read_text())
+    assert meta["decoding"]["max_new_tokens"] == 6 and meta["rows"] == len(load_predictions(
+        grid.prediction_file("mind", 0, "test_id")))
+    decoded.clear()
+    second = evaluate_runs(stage_params(batch_size=7), grid, progress=False)  # the batch size changes no row
+    assert decoded == []
+    assert files(grid.predictions) == before
+    assert {k: v for k, v in second.items() if k != "machine"} == {k: v for k, v in first.items() if k != "machine"}
+    # another decoding budget: every pair is stale
+    evaluate_runs(stage_params(max_new_tokens=7), grid, progress=False)
+    assert sorted(decoded) == all_pairs()
+
+
+def test_a_changed_model_is_decoded_again_alone(grid, decoded):
+    from safetensors.torch import load_file, save_file
+
+    from mind_lib.evaluate import evaluate_runs
+
+    evaluate_runs(stage_params(), grid, progress=False)
+    before = files(grid.predictions)
+    weights = grid.run_dir("std_cot", 0) / "model.safetensors"
+    tensors = load_file(weights)
+    name = next(k for k, v in tensors.items() if v.is_floating_point())
+    tensors[name] = tensors[name] + 0.01
+    save_file(tensors, weights, metadata={"format": "pt"})
+    decoded.clear()
+    evaluate_runs(stage_params(), grid, progress=False)
+    assert sorted(decoded) == sorted(("std_cot", 0, s) for s in SUITES)
+    after = files(grid.predictions)
+    assert {k: v for k, v in after.items() if not k.startswith("std_cot/")} == \
+           {k: v for k, v in before.items() if not k.startswith("std_cot/")}
+    old, new = (json.loads(f["std_cot/seed0/test_id.meta.json"]) for f in (before, after))
+    assert old["model"] != new["model"] and old["questions"] == new["questions"]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "record missing", "record of another file"])
+def test_an_incomplete_prediction_file_is_redone(grid, decoded, damage):
+    from mind_lib.evaluate import evaluate_runs
+
+    evaluate_runs(stage_params(), grid, progress=False)
+    before = files(grid.predictions)
+    path, meta = grid.prediction_file("mind", 0, "test_id"), grid.prediction_meta("mind", 0, "test_id")
+    if damage == "truncated":  # a crash mid-write of a file written in place
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif damage == "record missing":
+        meta.unlink()
+    else:
+        meta.write_bytes(before["mind/seed0/ood_steps.meta.json"])
+    decoded.clear()
+    evaluate_runs(stage_params(), grid, progress=False)
+    assert decoded == [("mind", 0, "test_id")]
+    assert files(grid.predictions) == before  # greedy decoding: the same rows again
+
+
+def test_predictions_of_other_runs_are_kept_but_left_out_of_the_summary(grid, decoded):
+    from mind_lib.evaluate import evaluate_runs
+
+    foreign = {grid.prediction_file("dss", 3, "test_id"): [score_output(world_example(0), "The answer is 7.")],
+               grid.prediction_file("mind", 0, "general_test"): [score_output(world_example(0, "general_test"),
+                                                                               "The answer is 1.")]}
+    for path, rows in foreign.items():
+        save_predictions(path, rows)
+    notes = grid.predictions / "notes.txt"
+    notes.write_text("kept")
+    kept = {p: p.read_bytes() for p in [*foreign, notes]}
+    summary = evaluate_runs(stage_params(), grid, progress=False)
+    assert sorted(decoded) == all_pairs()
+    assert {p: p.read_bytes() for p in kept} == kept
+    assert sorted(summary["methods"]) == sorted(RUNS) and "general" not in summary["methods"]["mind"]
+    assert "general" not in summary["base_student"]

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from mind_lib.evaluate import prediction_path, save_predictions
+from mind_lib.evaluate import save_predictions
+from mind_lib.io import Paths
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("pool_seeds", ROOT / "benchmarks" / "pool_seeds.py")
@@ -17,7 +18,7 @@ def write_run(root, method, seed, correct_by_suite):
         rows = [{"id": f"{suite}-{i}", "split": suite, "output": "The answer is 1.", "pred_answer": "1",
                  "gold": "1" if c else "2", "correct": c, "kind": "number", "skill": "arith"}
                 for i, c in enumerate(correct)]
-        save_predictions(prediction_path(root / "reports" / "predictions", method, seed, suite), rows)
+        save_predictions(Paths(root).prediction_file(method, seed, suite), rows)
 
 
 SUITES = {"test_id": [True, True, False, False], "ood_steps": [True, False, False, False],

@@ -9,7 +9,7 @@ import yaml
 from mind_lib.cli import main
 from mind_lib.config import load_params
 from mind_lib.distill import run_grid
-from mind_lib.evaluate import evaluate_runs, load_predictions, prediction_path
+from mind_lib.evaluate import evaluate_runs, load_predictions
 from mind_lib.io import Paths, find_repo_root
 from mind_lib.latent import run_latent
 from mind_lib.rationales import load_rationales
@@ -64,11 +64,11 @@ def test_real_profile_end_to_end(tmp_path, monkeypatch):
     summaries = run_grid(params, paths, progress=False)
     assert [s["method"] for s in summaries] == ["std_cot", "ftcot_diverse", "mcc_kd", "mind"]
     assert all(s["finished"] for s in summaries)
-    assert list((paths.models / "distilled" / "_metanet_cache").glob("folder-*.pt"))  # the encoder's vectors, cached
+    assert list(paths.feature_cache.glob("folder-*.pt"))  # the encoder's vectors, cached
     summary = evaluate_runs(params, paths, progress=False)
     for method in ("mind", "std_cot", "ftcot_diverse", "mcc_kd"):
         assert set(summary["methods"][method]["benchmarks"]) == {"gsm8k", "svamp", "asdiv", "multiarith"}
-    preds = load_predictions(prediction_path(paths.predictions, "mind", 0, "gsm8k"))
+    preds = load_predictions(paths.prediction_file("mind", 0, "gsm8k"))
     assert len(preds) == 6 and all(set(p) >= {"id", "output", "pred_answer", "gold", "correct"} for p in preds)
     assert "paired" in summary
     assert run_latent(params, paths)["setup"]["skipped"]
