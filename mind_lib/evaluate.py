@@ -21,15 +21,16 @@ import inspect
 import logging
 import os
 import re
-from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Sequence
 
 import torch
 from transformers import DynamicCache, StoppingCriteria
 
 from mind_lib.answers import answers_match, extract_answer
-from mind_lib.io import (DataError, check_fields, file_digest, folder_digest, prediction_files, prediction_meta_file,
-                         read_json, read_jsonl, write_json, write_jsonl)
+from mind_lib.io import file_digest, folder_digest, write_json
+# the prediction-file contract (re-exported: ``evaluate.load_predictions`` is what most callers know)
+from mind_lib.predictions import (PREDICTION_FIELDS, load_prediction_tree, load_predictions, prediction_record,  # noqa: F401
+                                  predictions_finished, save_prediction_file, save_predictions)
 from mind_lib.tasks.base import Example
 
 # Where the answer statement starts in a student's output ("The answer is X.", formatting.answer_text).
@@ -38,8 +39,6 @@ _LEADING = re.compile(r"[ \t\r\n:]*")  # what extract_answer skips after a marke
 _CLOSERS = (".", "\n")
 _DECIMAL_BEFORE = re.compile(r"\d\.\d+$")  # text ending in a number that already has its decimal point
 
-PREDICTION_FIELDS = {"id": str, "split": str, "output": str, "pred_answer": (str, type(None)), "gold": str,
-                     "correct": bool}
 _META_FIELDS = ("n_steps", "skill")  # copied from Example.meta into prediction rows (accuracy by steps / skill)
 log = logging.getLogger(__name__)
 
@@ -272,68 +271,6 @@ def evaluate_suite(model, tokenizer, examples: Sequence[Example], prompt_fn: Cal
     return [score_output(e, o) for e, o in zip(examples, outputs)]
 
 
-def save_predictions(path: str | os.PathLike, rows: Iterable[Mapping]) -> Path:
-    """Write prediction rows atomically; a row missing a contract field is refused before anything is written."""
-    rows = list(rows)
-    for i, row in enumerate(rows, start=1):
-        check_fields(row, PREDICTION_FIELDS, f"{path} (row to write)", i)
-    return write_jsonl(path, rows)
-
-
-def load_predictions(path: str | os.PathLike) -> list[dict]:
-    """Read prediction rows; a bad row raises a ``DataError`` naming the file, line and field."""
-    return read_jsonl(path, required=PREDICTION_FIELDS)
-
-
-def load_prediction_tree(root: str | os.PathLike, keys: Iterable[tuple[str, int, str]] | None = None
-                         ) -> dict[tuple[str, int, str], list[dict]]:
-    """Every ``<root>/<method>/seed<k>/<suite>.jsonl`` as ``{(method, k, suite): rows}`` (``build_summary``'s input).
-
-    ``keys``: only these ``(method, seed, suite)`` (e.g. the current grid's; files of other runs are left out)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no predictions folder; run the evaluate stage first")
-    files = prediction_files(root)
-    if keys is not None:
-        wanted = set(keys)
-        files = {key: path for key, path in files.items() if key in wanted}
-    return {key: load_predictions(path) for key, path in files.items()}
-
-
-def prediction_record(model: str, questions: str, prompt_fn: Callable[[str], str], max_new_tokens: int) -> dict:
-    """What a prediction file depends on, stored beside it (``<suite>.meta.json``): ``model`` the digest of the
-    student's weights (``io.folder_digest``), ``questions`` the digest of the suite's split file (``io.file_digest``),
-    the prompt (its template: the prompt of the question ``{question}``) and the decoding settings. ``batch_size``
-    is left out: batched greedy decoding equals one-by-one decoding (``generate_batched``), so it does not change
-    the rows."""
-    return {"model": model, "questions": questions, "prompt": prompt_fn("{question}"),
-            "decoding": {"greedy": True, "max_new_tokens": max_new_tokens, "stop_at_answer": True}}
-
-
-def predictions_finished(path: str | os.PathLike, record: Mapping) -> bool:
-    """True when ``path`` holds complete predictions made as ``record`` says: its ``<suite>.meta.json`` matches
-    ``record`` and the digest it recorded of the file is the file's (a file cut short by a crash, edited, or
-    written by an interrupted run before its record was updated does not match)."""
-    path, meta_path = Path(path), prediction_meta_file(path)
-    if not (path.is_file() and meta_path.is_file()):
-        return False
-    try:
-        meta = read_json(meta_path)
-    except (DataError, OSError, UnicodeDecodeError):
-        return False
-    if not isinstance(meta, dict) or any(meta.get(k) != v for k, v in record.items()):
-        return False
-    return meta.get("predictions") == file_digest(path)
-
-
-def save_prediction_file(path: str | os.PathLike, rows: Sequence[Mapping], record: Mapping) -> Path:
-    """Replace the prediction file ``path`` (atomically, ``save_predictions``), then its record: ``record`` plus
-    the row count and the file's digest (``predictions_finished``)."""
-    path = save_predictions(path, rows)
-    write_json(prediction_meta_file(path), {**record, "rows": len(rows), "predictions": file_digest(path)})
-    return path
-
-
 # ---------------------------------------------------------------------------------------------
 # The evaluate stage
 # ---------------------------------------------------------------------------------------------
@@ -384,7 +321,7 @@ def evaluate_runs(params, paths, progress: bool = True) -> dict:
     """
     from mind_lib.parallel import run_jobs
     from mind_lib.stats import BASE_METHOD, build_summary
-    from mind_lib.strategies import get_strategy
+    from mind_lib.strategies.registry import get_strategy
     from mind_lib.tasks.base import world_fingerprint
     from mind_lib.tasks.world import load_split
 

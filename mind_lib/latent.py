@@ -460,7 +460,7 @@ def analyse_students(params, paths, states: dict | None = None) -> dict:
 
     Each student's own rationales are its ID test predictions (from the evaluate stage).
     """
-    from mind_lib.evaluate import load_predictions
+    from mind_lib.predictions import load_predictions
     from mind_lib.io import write_json
     from mind_lib.rationales import load_rationales
     from mind_lib.stats import BASE_METHOD

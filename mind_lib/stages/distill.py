@@ -23,12 +23,13 @@ def load(profile=None, out_root=None, params_file=None):
 
 def run_distill(params, paths: Paths, progress: bool = True) -> dict:
     """Train (or skip, or resume) every run; copy the logs; write metrics, curves and figures."""
-    from mind_lib.distill import run_dir, run_grid
+    from mind_lib.distill import run_grid
+    from mind_lib.io import training_dir
     from mind_lib.figures import metanet_dynamics_figure, save_figure, training_curves_figure, training_logs
 
     summaries = run_grid(params, paths, progress=progress)
     for s in summaries:  # the logs a clone reads without the models
-        source, target = run_dir(paths.models, s["method"], s["seed"]) / "training", paths.training_record(s["method"], s["seed"])
+        source, target = training_dir(paths.run_dir(s["method"], s["seed"])), paths.training_record(s["method"], s["seed"])
         target.mkdir(parents=True, exist_ok=True)
         for name in ("log.jsonl", "summary.json"):
             shutil.copyfile(source / name, target / name)

@@ -54,7 +54,8 @@ def run_evaluate(params, paths: Paths, progress: bool = True) -> dict:
     """Decode what is not decoded yet, summarise, write the metrics, plot data and figures."""
     import pandas as pd
 
-    from mind_lib.evaluate import evaluate_runs, load_prediction_tree
+    from mind_lib.evaluate import evaluate_runs
+    from mind_lib.predictions import load_prediction_tree
     from mind_lib.figures import accuracy_figure, save_figure, steps_figure
     from mind_lib.stats import accuracy_by_steps
 
