@@ -15,6 +15,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from mind_lib.stats import SIGNIFICANCE_LEVEL, mcnemar_across_seeds  # noqa: E402
+
 
 def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 120) -> Path:
     path = Path(path)
@@ -258,7 +260,7 @@ def forgetting_scatter(summary: dict, reference: str = "std_cot") -> plt.Figure:
 def paired_frame(summary: dict) -> pd.DataFrame:
     """The reference method against every other: difference (reference - other), its CI and p-values per split
     (``p_bootstrap``: paired bootstrap over (question, seed); ``p_mcnemar``: smallest per-seed exact McNemar p
-    times the number of seeds, capped at 1)."""
+    times the number of seeds, capped at 1: ``stats.mcnemar_across_seeds``)."""
     paired = summary.get("paired")
     if not paired:
         return pd.DataFrame()
@@ -266,10 +268,7 @@ def paired_frame(summary: dict) -> pd.DataFrame:
     for other, cmp in paired["vs"].items():
         for split, c in [("ID", cmp.get("id")), ("OOD pooled", _get(cmp, ("ood", "pooled"))), ("general", cmp.get("general"))]:
             if c:
-                # the smallest per-seed McNemar p, Bonferroni-corrected for the number of seeds (a bare
-                # minimum over seeds would be optimistic); the pooled bootstrap p is the primary test
-                per_seed = [x["p"] for x in c.get("mcnemar", [])]
-                p_mc = min(1.0, min(per_seed) * len(per_seed)) if per_seed else None
+                p_mc = mcnemar_across_seeds([x["p"] for x in c.get("mcnemar", [])])
                 rows.append({"reference": paired["reference"], "vs": other, "split": split, "n": c["n"],
                              "diff": c["diff"], "ci_lo": c["ci95"][0], "ci_hi": c["ci95"][1],
                              "p_bootstrap": c["p_bootstrap"], "p_mcnemar": p_mc})
@@ -294,7 +293,7 @@ def seed_finding(methods: dict) -> str:
     return text
 
 
-def findings(summary: dict, alpha: float = 0.05) -> list[str]:
+def findings(summary: dict, alpha: float = SIGNIFICANCE_LEVEL) -> list[str]:
     """Plain-language statements of what the numbers show, computed (never typed), including where MIND loses."""
     methods = summary["methods"]
     out = [seed_finding(methods)]
