@@ -27,6 +27,7 @@ import torch
 from transformers import DynamicCache, StoppingCriteria
 
 from mind_lib.answers import answers_match, extract_answer
+from mind_lib.formatting import prompt_ids  # noqa: F401  (part of this module's API: how prompts are encoded)
 from mind_lib.io import file_digest, folder_digest, write_json
 # the prediction-file contract (re-exported: ``evaluate.load_predictions`` is what most callers know)
 from mind_lib.predictions import (PREDICTION_FIELDS, load_prediction_tree, load_predictions, prediction_record,  # noqa: F401
@@ -124,16 +125,6 @@ class _AnswerWatch:
 # ---------------------------------------------------------------------------------------------
 # Batched greedy generation
 # ---------------------------------------------------------------------------------------------
-
-def prompt_ids(tokenizer, prompts: Sequence[str]) -> list[list[int]]:
-    """Token ids of each prompt as the student saw it in training: ``[bos] + prompt`` (bos when the tokenizer has one).
-
-    Same rule as ``formatting.tokenize_pairs``: the text is encoded without special tokens and bos is prepended.
-    """
-    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-    enc = tokenizer(list(prompts), add_special_tokens=False)["input_ids"] if prompts else []
-    return [bos + ids for ids in enc]
-
 
 def pad_left(seqs: Sequence[Sequence[int]], value: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack rows padded on the left: ``(ids, mask)``, both ``(B, T)`` long, ``T`` = longest row.

@@ -4,6 +4,12 @@ The prompt is the question followed by ``SEPARATOR``; the target (a rationale, o
 line alone) follows with a leading space and ends with the tokenizer's eos token. Training
 and generation both use ``format_prompt``, so the student is asked exactly as it was taught.
 
+This module owns two facts the rest of the library imports rather than restates: the answer line
+(``ANSWER_PREFIX``, ``answer_text``: the built-in teachers write it, the model teachers' prompts ask for it)
+and how a prompt becomes ids (``prompt_ids``: ``[bos] + prompt``, used by training, generation and the
+latent read-outs). It is torch-free at import (``pad_right`` imports torch when called), so the built-in
+teachers can use it without pulling in torch.
+
 Masking convention (the one HF models use): ``labels`` has the shape of ``input_ids``; a label
 equals the input token where that token is supervised and ``IGNORE`` (-100) on the prompt, on
 the first position (nothing predicts it) and on padding.
@@ -12,12 +18,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 IGNORE = -100
 SEPARATOR = "\nAnswer:"
+ANSWER_PREFIX = "The answer is"
+"""How the answer line starts (``answer_text``); readers of model output match it loosely (any case, spacing)."""
 
 
 def format_prompt(question: str, task: str | None = None) -> str:
@@ -27,7 +36,7 @@ def format_prompt(question: str, task: str | None = None) -> str:
 
 def answer_text(answer: str) -> str:
     """The answer line every rationale ends with and the answer-only target: "The answer is N."."""
-    return f"The answer is {answer}."
+    return f"{ANSWER_PREFIX} {answer}."
 
 
 # The value of the last answer line ("The answer is 12."), or else the last number of a text; digits may be
@@ -60,10 +69,17 @@ class Tokenized:
         return sum(1 for t in self.labels if t != IGNORE)
 
 
-def _assemble(tokenizer, prompt_ids: list[int], target_ids: list[int], max_len: int,
-              answer: tuple[int, int] | None = None) -> Tokenized:
+def prompt_ids(tokenizer, prompts: Sequence[str]) -> list[list[int]]:
+    """Token ids of each prompt as the student reads it, in training and generation alike: ``[bos] + prompt``
+    (bos when the tokenizer has one), the text encoded without the tokenizer's own special tokens."""
     bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-    prompt = bos + prompt_ids
+    enc = tokenizer(list(prompts), add_special_tokens=False)["input_ids"] if prompts else []
+    return [bos + ids for ids in enc]
+
+
+def _assemble(tokenizer, prompt: list[int], target_ids: list[int], max_len: int,
+              answer: tuple[int, int] | None = None) -> Tokenized:
+    """``prompt`` (ids, bos included: ``prompt_ids``) and the target's ids -> one ``Tokenized``."""
     target = target_ids + [tokenizer.eos_token_id]
     if len(prompt) + 1 > max_len or (not prompt and max_len < 2):
         raise ValueError(f"prompt of {len(prompt)} tokens leaves no room for a target within max_len={max_len}")
@@ -98,7 +114,7 @@ def tokenize_pairs(tokenizer, prompts: Sequence[str], targets: Sequence[str], ma
         raise ValueError(f"{len(prompts)} prompts but {len(targets)} targets")
     if tokenizer.eos_token_id is None:
         raise ValueError("the tokenizer has no eos token; the student could never learn to stop")
-    enc_p = tokenizer(list(prompts), add_special_tokens=False)["input_ids"] if prompts else []
+    enc_p = prompt_ids(tokenizer, prompts)
     texts = [" " + t for t in targets]
     if not answer_spans or not targets:
         enc_t = tokenizer(texts, add_special_tokens=False)["input_ids"] if targets else []
@@ -126,6 +142,8 @@ def tokenize_example(tokenizer, prompt: str, target: str, max_len: int) -> Token
 
 def pad_right(seqs: Sequence[Sequence[int]], value: int) -> torch.Tensor:
     """Stack variable-length rows into a ``(B, T)`` long tensor, ``T`` = longest row, padded on the right."""
+    import torch
+
     out = torch.full((len(seqs), max(len(s) for s in seqs)), value, dtype=torch.long)
     for i, s in enumerate(seqs):
         out[i, :len(s)] = torch.as_tensor(s, dtype=torch.long)

@@ -38,7 +38,7 @@ from mind_lib.params.collect import JudgeParams, TeacherSpec
 from mind_lib.io import append_jsonl, read_jsonl, repair_truncated_tail
 from mind_lib.rationales import row_key
 from mind_lib.tasks.base import Example
-from mind_lib.teachers.registry import spec_kwargs
+from mind_lib.teachers.base import spec_kwargs
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from typing import Literal, Mapping, Sequence
 import numpy as np
 import torch
 
-from mind_lib.formatting import format_prompt
+from mind_lib.formatting import format_prompt, prompt_ids
 from mind_lib.tasks.base import Example
 
 Pool = Literal["last", "mean"]
@@ -43,11 +43,10 @@ def _encode(tokenizer, texts: Sequence[Text], max_len: int | None) -> list[tuple
     so the pooled span is exact. Beyond ``max_len`` tokens the text is cut at its end.
     """
     pairs = [t if isinstance(t, tuple) else ("", t) for t in texts]
-    prefixes, bodies = [tokenizer(list(side), add_special_tokens=False)["input_ids"] for side in zip(*pairs)]
-    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    contexts = prompt_ids(tokenizer, [prefix for prefix, _ in pairs])  # [bos] prefix, as training reads a prompt
+    bodies = tokenizer([text for _, text in pairs], add_special_tokens=False)["input_ids"] if pairs else []
     out = []
-    for i, (prefix, body) in enumerate(zip(prefixes, bodies)):
-        context = bos + prefix
+    for i, (context, body) in enumerate(zip(contexts, bodies)):
         if max_len is not None:
             if len(context) >= max_len:
                 raise ValueError(f"text {i}: its prefix has {len(context)} tokens, no room within max_len={max_len}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mind_lib.stats import SIGNIFICANCE_LEVEL
 from mind_lib.tables import metric_entry, paired_frame
 
 
@@ -41,7 +42,7 @@ def seed_finding(methods: dict) -> str:
     return text
 
 
-def findings(summary: dict, alpha: float = 0.05) -> list[str]:
+def findings(summary: dict, alpha: float = SIGNIFICANCE_LEVEL) -> list[str]:
     """Plain-language statements of what the numbers show, computed (never typed), including where MIND loses."""
     methods = summary["methods"]
     out = [seed_finding(methods)]

@@ -9,6 +9,12 @@ Tests and intervals (pure numpy/scipy):
   two-sided p-value (questions resampled jointly).
 - ``mcnemar``: exact McNemar test (binomial test on the discordant pairs).
 - ``seed_summary``: mean and sample standard deviation over seeds.
+- ``mcnemar_across_seeds``: one McNemar p for several seeds (Bonferroni over seeds).
+
+The statistical choices are made here, each with its reason in its docstring, and only read elsewhere:
+McNemar exact rather than chi-square (``mcnemar``), how per-seed tests combine (``mcnemar_across_seeds``),
+the significance level the report's findings use (``SIGNIFICANCE_LEVEL``, per comparison, uncorrected
+across the methods compared).
 
 ``build_summary`` turns prediction rows of methods x seeds x suites into the summary metrics of
 ``ARCHITECTURE.md`` (``reports/metrics/summary.json``); ``accuracy_by_steps`` gives the flat table of the
@@ -35,6 +41,10 @@ SUITE_GENERAL = "general_test"
 OOD_KEYS = {split: split.removeprefix("ood_") for split in SPLITS_OOD}  # "ood_steps" -> "steps"
 BASE_METHOD = "base_student"
 REFERENCE_METHOD = "mind"
+SIGNIFICANCE_LEVEL = 0.05
+"""Two-sided level at which the report calls a paired difference significant (on the paired bootstrap p, the
+primary test). Per comparison: the reference is compared with each other method on its own and no correction
+is made across those comparisons; every p-value is reported, so a reader can apply one."""
 
 
 class Estimate(NamedTuple):
@@ -137,6 +147,9 @@ def paired_bootstrap(a_correct, b_correct, n_boot: int = 2000, seed: int = 0, al
 def mcnemar(a_correct, b_correct) -> McNemar:
     """Exact McNemar test of two systems' 0/1 outcomes on the same questions.
 
+    Exact (binomial) rather than the chi-square approximation, with or without continuity correction: the
+    approximation needs many discordant pairs (``b + c`` of 25 or more, by the usual rule), which small test
+    suites and similar students often do not give, and the exact test is valid at any count.
     ``p`` is the two-sided binomial test of ``b`` successes in ``b + c`` trials at 1/2 (1 when there is no
     discordant pair); ``statistic`` the uncorrected chi-square, reported for reference.
     """
@@ -145,6 +158,16 @@ def mcnemar(a_correct, b_correct) -> McNemar:
     if n_b + n_c == 0:
         return McNemar(0, 0, 0.0, 1.0)
     return McNemar(n_b, n_c, (n_b - n_c) ** 2 / (n_b + n_c), float(sps.binomtest(n_b, n_b + n_c, 0.5).pvalue))
+
+
+def mcnemar_across_seeds(per_seed_p: Sequence[float]) -> float | None:
+    """One McNemar p for a comparison run with several seeds: the smallest per-seed p times the number of
+    seeds, capped at 1 (Bonferroni); None without seeds.
+
+    A bare minimum over seeds would be optimistic (k seeds are k chances of a small p); Bonferroni stays valid
+    however the seeds depend on each other (they answer the same questions). It is the secondary test; the
+    pooled paired bootstrap over (question, seed) is the primary one."""
+    return min(1.0, min(per_seed_p) * len(per_seed_p)) if per_seed_p else None
 
 
 def seed_summary(accs) -> tuple[float, float]:

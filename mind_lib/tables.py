@@ -6,6 +6,8 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
+from mind_lib.stats import mcnemar_across_seeds
+
 
 COLUMNS = [("ID", ("id",)), ("OOD steps", ("ood", "steps")), ("OOD templates", ("ood", "templates")),
            ("OOD distractor", ("ood", "distractor")), ("OOD numbers", ("ood", "numbers")),
@@ -81,7 +83,7 @@ def best_single_teacher(summary: dict) -> str | None:
 def paired_frame(summary: dict) -> pd.DataFrame:
     """The reference method against every other: difference (reference - other), its CI and p-values per split
     (``p_bootstrap``: paired bootstrap over (question, seed); ``p_mcnemar``: smallest per-seed exact McNemar p
-    times the number of seeds, capped at 1)."""
+    times the number of seeds, capped at 1: ``stats.mcnemar_across_seeds``)."""
     paired = summary.get("paired")
     if not paired:
         return pd.DataFrame()
@@ -89,10 +91,7 @@ def paired_frame(summary: dict) -> pd.DataFrame:
     for other, cmp in paired["vs"].items():
         for split, c in [("ID", cmp.get("id")), ("OOD pooled", metric_entry(cmp, ("ood", "pooled"))), ("general", cmp.get("general"))]:
             if c:
-                # the smallest per-seed McNemar p, Bonferroni-corrected for the number of seeds (a bare
-                # minimum over seeds would be optimistic); the pooled bootstrap p is the primary test
-                per_seed = [x["p"] for x in c.get("mcnemar", [])]
-                p_mc = min(1.0, min(per_seed) * len(per_seed)) if per_seed else None
+                p_mc = mcnemar_across_seeds([x["p"] for x in c.get("mcnemar", [])])
                 rows.append({"reference": paired["reference"], "vs": other, "split": split, "n": c["n"],
                              "diff": c["diff"], "ci_lo": c["ci95"][0], "ci_hi": c["ci95"][1],
                              "p_bootstrap": c["p_bootstrap"], "p_mcnemar": p_mc})

@@ -492,168 +492,267 @@ def train(model, tokenizer, strategy: Strategy, train_set: ItemSet, params: Trai
     discarded. Returns the run summary (also in ``training/summary.json``); the final model is
     saved to ``out_dir`` (LoRA adapters merged into the weights).
     """
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
-
-    from mind_lib.machine import machine_info
-    from mind_lib.student import save_student
-
-    out_dir = Path(out_dir)
-    run_dir, ckpt_root = out_dir / "training", out_dir / "training" / "checkpoints"
-    if params.num_threads:
-        torch.set_num_threads(params.num_threads)
-    # Several processes without a GPU: say cpu=True, only then does accelerate join them (gloo); with cpu=False
-    # every process of `torchrun`/`accelerate launch` would train alone on the whole data. One process keeps
-    # accelerate's own device choice (e.g. Apple's mps).
-    several = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    cpu = params.cpu or (several and not torch.cuda.is_available())
-    accelerator = Accelerator(mixed_precision=_mixed_precision(params.mixed_precision, cpu), cpu=cpu)
-    world, main = accelerator.num_processes, accelerator.is_main_process
-
-    order = BatchOrder(train_set.lengths(), params.batch_size, params.group_size, params.seed,
-                       units=train_set.question_units() if strategy.whole_questions else None)
-    plan = plan_training(order, train_set.target_counts(), params.budget_tokens, params.grad_accum, world)
-    stop_at = plan.n_steps if params.max_steps is None else min(plan.n_steps, params.max_steps)
-    if params.replay_share > 0 and replay_set is None:
-        raise ValueError(f"train.replay_share is {params.replay_share} but there is no replay set (the general "
-                         f"suite of the embedded world); set replay_share: 0 for data without one")
-    replay_set = replay_set if params.replay_share > 0 else None
-    fingerprint = run_fingerprint(train_set, strategy, params, world, replay_set)
-    lengths = np.asarray(train_set.lengths())
-    if replay_set is not None:
-        # its own stream (seed + 1), so the replay order does not mirror the training order
-        replay_order = BatchOrder(replay_set.lengths(), params.batch_size, params.group_size, params.seed + 1)
-        replay = plan_replay(plan, replay_order, replay_set.target_counts(), params.replay_share)
-
-    summary_path = run_dir / "summary.json"
-    # the summary first: a run killed while removing its checkpoints at the end is finished, whatever
-    # `latest` still names
-    if resume and summary_path.exists():
-        done = read_json(summary_path)
-        if done.get("finished") and done.get("fingerprint") == fingerprint:
-            log.info("%s: this run already finished; nothing to resume", out_dir)
-            return done
-    ckpt = latest_checkpoint(ckpt_root) if resume else None
-    if ckpt is None and main:  # a fresh start: nothing of an earlier run may leak into this one
-        shutil.rmtree(run_dir, ignore_errors=True)
-    accelerator.wait_for_everyone()
-
-    set_seed(params.seed)
-    optimizer = build_optimizer(model, params)
-    warmup = round(params.warmup_ratio * plan.n_steps)
-    # The scheduler is stepped by hand once per optimizer step (not prepared: accelerate would step
-    # it once per process, but the plan already counts steps globally).
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, partial(lr_factor, warmup=warmup, total=plan.n_steps, min_ratio=params.min_lr_ratio))
-    model, optimizer = accelerator.prepare(model, optimizer)
-    strategy.setup(model, accelerator, train_set, eval_set,
-                   RunInfo(params.seed, plan.n_steps, plan.batches_after(plan.n_steps) / order.batches_per_epoch))
-    step = load_checkpoint(ckpt, model, optimizer, scheduler, strategy, accelerator, fingerprint) if ckpt else 0
-    log_path = run_dir / "log.jsonl"
-    if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        _open_log(log_path, step, resume=ckpt is not None)
-        log.info("%s: %s, %d steps planned (%d target tokens), starting at step %d", out_dir, strategy.name,
-                 plan.n_steps, plan.tokens_after(plan.n_steps), step)
-
-    def write_log(row: dict) -> None:
-        if main:
-            append_jsonl(log_path, [row])
-
-    pad_id, device = tokenizer.pad_token_id, accelerator.device
-    meter = Meter(len(train_set.perspectives), device)
-    replay_sum, replay_batches = torch.zeros((), device=device), 0  # rehearsal loss since the last log row
-    last_ckpt = ckpt
-    t_start = time.perf_counter()
-    bar = tqdm(total=stop_at, initial=step, disable=not (params.progress and main), desc=desc or f"train {strategy.name}")
+    run = _Run(strategy, train_set, eval_set, replay_set, params, Path(out_dir), tokenizer.pad_token_id)
+    done = run.finished_summary() if resume else None
+    if done is not None:
+        log.info("%s: this run already finished; nothing to resume", run.out_dir)
+        return done
+    run.start(model, resume)  # optimizer, schedule, strategy set-up, then the checkpoint's state if resuming
+    bar = tqdm(total=run.stop_at, initial=run.step, disable=not (params.progress and run.main),
+               desc=desc or f"train {strategy.name}")
     try:
-        while step < stop_at:
-            model.train()
-            # This process's share of the step: batch g*world + rank of each of the step's groups.
-            groups = plan.groups(step)
-            micro = [order.batch(g * world + accelerator.process_index) for g in groups]
-            rehearse = ([replay_order.batch(g * world + accelerator.process_index) for g in replay.groups[step]]
-                        if replay_set is not None else [])
-            step_loss = torch.zeros((), device=device)
-            for i, idx in enumerate(micro):
-                batch = collate([train_set.items[j] for j in idx], pad_id).to(device)
-                # Gradients are all-reduced once per step (last backward); before that they only add up.
-                with nullcontext() if i == len(micro) - 1 and not rehearse else accelerator.no_sync(model):
-                    out = strategy.forward_loss(model, batch)
-                    # Each micro-batch loss is a batch mean; dividing by their number makes the step's
-                    # gradient the mean over its micro-batches (grad_accum trades memory, not results).
-                    accelerator.backward(out.loss / len(micro))
-                step_loss += out.loss.detach() / len(micro)
-                meter.add_batch(batch.perspective, out.per_sequence)
-            for i, idx in enumerate(rehearse):
-                # Rehearsal adds its own batch-mean loss to the step (not to step_loss: the logged loss and
-                # the NaN check stay the method's own); the method's strategy never sees these items.
-                batch = collate([replay_set.items[j] for j in idx], pad_id).to(device)
-                with nullcontext() if i == len(rehearse) - 1 else accelerator.no_sync(model):
-                    rehearsal = per_sequence_loss(model_logits(model, batch), batch.labels).mean()
-                    accelerator.backward(rehearsal)
-                replay_sum += rehearsal.detach()
-                replay_batches += 1
-            # One host sync per step: the NaN check needs the value before the weights change.
-            loss_value = float(accelerator.reduce(step_loss, "mean"))
-            grad_norm = float(accelerator.clip_grad_norm_(model.parameters(), params.clip or math.inf))
-            if not (math.isfinite(loss_value) and math.isfinite(grad_norm)):
-                write_log({"step": step + 1, "event": "nonfinite", "loss": loss_value, "grad_norm": grad_norm})
-                raise _nonfinite_error(strategy.name, step + 1, loss_value, grad_norm, scheduler.get_last_lr()[0],
-                                       last_ckpt)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            # tokens processed by all processes (padding excluded), known from the plan without communication
-            meter.add_step(loss_value, sum(int(lengths[order.batch(g * world + r)].sum())
-                                           for g in groups for r in range(world)))
+        while run.step < run.stop_at:
+            micro, rehearse = run.next_batches()
+            loss_value, grad_norm = run.forward_backward(micro, rehearse)
+            run.optimizer_step(loss_value, grad_norm)
             bar.update(1)
-
-            if step % params.log_every == 0 or step == stop_at:
-                row = {"step": step, "event": "train", **meter.row(accelerator, train_set.perspectives),
-                       **strategy.log_row(), "lr": scheduler.get_last_lr()[0], "grad_norm": grad_norm,
-                       "target_tokens": plan.tokens_after(step),
-                       "epoch": plan.batches_after(step) / order.batches_per_epoch}
-                if replay_set is not None:
-                    row["replay_target_tokens"] = replay.tokens_after(step)
-                    if replay_batches:
-                        row["replay_loss"] = float(accelerator.reduce(replay_sum, "mean")) / replay_batches
-                    replay_sum, replay_batches = torch.zeros((), device=device), 0
-                bar.set_postfix(loss=f"{row['loss']:.4f}")
-                write_log(row)
-            if eval_set is not None and params.eval_every and step % params.eval_every == 0 and step < stop_at:
-                write_log({"step": step, "event": "eval", **evaluate(model, eval_set, params.eval_batch_size,
-                                                                      pad_id, accelerator)})
-            # Periodic checkpoints, and one where the run stops early (--max-steps) so it can resume; once
-            # the budget is spent a checkpoint is only written if asked for (the model folder is the result).
-            finished = step == plan.n_steps
-            if (params.save_every and step % params.save_every == 0 and not finished) or \
-                    (step == stop_at and (not finished or params.keep_checkpoint)):
-                last_ckpt = save_checkpoint(ckpt_root, step, model, optimizer, scheduler, strategy, accelerator,
-                                            fingerprint)
+            if run.step % params.log_every == 0 or run.step == run.stop_at:
+                bar.set_postfix(loss=f"{run.log_train(grad_norm)['loss']:.4f}")
+            if eval_set is not None and params.eval_every and run.step % params.eval_every == 0 \
+                    and run.step < run.stop_at:
+                run.write_log({"step": run.step, "event": "eval", **run.evaluate()})
+            if run.checkpoint_due():
+                run.save()
     finally:
         bar.close()
+    return run.finish(tokenizer)
 
-    finished = step == plan.n_steps
-    final_eval = evaluate(model, eval_set, params.eval_batch_size, pad_id, accelerator) if eval_set else {}
-    if final_eval:
-        write_log({"step": step, "event": "final_eval", **final_eval})
-    wall = time.perf_counter() - t_start
-    summary = {"method": strategy.name, "finished": finished, "steps": step, "planned_steps": plan.n_steps,
-               "budget_tokens": params.budget_tokens, "target_tokens": plan.tokens_after(step),
-               "replay_target_tokens": replay.tokens_after(step) if replay_set is not None else 0,
-               "epochs": plan.batches_after(step) / order.batches_per_epoch,
-               "processes": world, "mixed_precision": accelerator.mixed_precision, "wall_s": wall,
-               "train_items": train_set.summary(), "eval_items": eval_set.summary() if eval_set else None,
-               **final_eval, "fingerprint": fingerprint, "machine": machine_info()}
-    if main:
-        final = accelerator.unwrap_model(model)
-        if hasattr(final, "merge_and_unload"):  # peft: one plain HF folder for evaluation
-            final = final.merge_and_unload()
-        save_student(final, tokenizer, out_dir)
-        write_json(summary_path, summary)
-        if finished and not params.keep_checkpoint:
-            shutil.rmtree(ckpt_root, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    return summary
+
+class Rehearsal:
+    """Replay of a general suite during training (``train.replay_share``), kept out of the method's own loss.
+
+    The replay items have their own batch stream (seed + 1, so the replay order does not mirror the training
+    order) and a plan fixed up front (``plan_replay``), so resuming replays exactly what an uninterrupted run
+    would. Each step adds its replay micro-batches' plain batch-mean loss to the gradient; the strategy never
+    sees these items, and the logged loss and the NaN check stay the method's own. ``replay_loss`` in the log
+    is the mean of those batch losses since the last log row.
+    """
+
+    def __init__(self, items: ItemSet, plan: Plan, params: TrainParams, device):
+        self.items, self.device = items, device
+        self.order = BatchOrder(items.lengths(), params.batch_size, params.group_size, params.seed + 1)
+        self.plan = plan_replay(plan, self.order, items.target_counts(), params.replay_share)
+        self._reset()
+
+    @staticmethod
+    def items_to_use(params: TrainParams, replay_set: ItemSet | None) -> ItemSet | None:
+        """The replay set when rehearsal is on (``replay_share > 0``; then one is required), else None."""
+        if params.replay_share > 0 and replay_set is None:
+            raise ValueError(f"train.replay_share is {params.replay_share} but there is no replay set (the general "
+                             f"suite of the embedded world); set replay_share: 0 for data without one")
+        return replay_set if params.replay_share > 0 else None
+
+    def _reset(self) -> None:
+        self.loss_sum, self.n_batches = torch.zeros((), device=self.device), 0  # since the last log row
+
+    def batches(self, step: int, world: int, rank: int) -> list[np.ndarray]:
+        """This process's replay batches of ``step`` (usually none or one)."""
+        return [self.order.batch(g * world + rank) for g in self.plan.groups[step]]
+
+    def backward(self, model, accelerator, micro: list[np.ndarray], pad_id: int) -> None:
+        """Add each replay micro-batch's mean loss to the gradients (all-reduced with the last backward)."""
+        for i, idx in enumerate(micro):
+            batch = collate([self.items.items[j] for j in idx], pad_id).to(self.device)
+            with nullcontext() if i == len(micro) - 1 else accelerator.no_sync(model):
+                loss = per_sequence_loss(model_logits(model, batch), batch.labels).mean()
+                accelerator.backward(loss)
+            self.loss_sum += loss.detach()
+            self.n_batches += 1
+
+    def tokens_after(self, step: int) -> int:
+        return self.plan.tokens_after(step)
+
+    def log_fields(self, step: int, accelerator) -> dict:
+        """``replay_target_tokens``, and ``replay_loss`` when a replay batch was trained since the last row."""
+        row = {"replay_target_tokens": self.tokens_after(step)}
+        if self.n_batches:
+            row["replay_loss"] = float(accelerator.reduce(self.loss_sum, "mean")) / self.n_batches
+        self._reset()
+        return row
+
+
+class _Run:
+    """The state of one ``train`` call and its parts: set-up, one step's batches, the step, logs, checkpoints,
+    the end. ``train`` reads as the loop over them."""
+
+    def __init__(self, strategy: Strategy, train_set: ItemSet, eval_set: ItemSet | None, replay_set: ItemSet | None,
+                 params: TrainParams, out_dir: Path, pad_id: int):
+        """The accelerator, the data order and its plan, rehearsal and the run's fingerprint (no state yet)."""
+        from accelerate import Accelerator
+
+        self.strategy, self.train_set, self.eval_set, self.params, self.pad_id = (strategy, train_set, eval_set,
+                                                                                  params, pad_id)
+        self.out_dir, self.run_dir = out_dir, out_dir / "training"
+        self.ckpt_root, self.log_path = self.run_dir / "checkpoints", self.run_dir / "log.jsonl"
+        if params.num_threads:
+            torch.set_num_threads(params.num_threads)
+        # Several processes without a GPU: say cpu=True, only then does accelerate join them (gloo); with
+        # cpu=False every process of `torchrun`/`accelerate launch` would train alone on the whole data. One
+        # process keeps accelerate's own device choice (e.g. Apple's mps).
+        several = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        cpu = params.cpu or (several and not torch.cuda.is_available())
+        self.accelerator = Accelerator(mixed_precision=_mixed_precision(params.mixed_precision, cpu), cpu=cpu)
+        self.world, self.main = self.accelerator.num_processes, self.accelerator.is_main_process
+        self.device = self.accelerator.device
+
+        self.order = BatchOrder(train_set.lengths(), params.batch_size, params.group_size, params.seed,
+                                units=train_set.question_units() if strategy.whole_questions else None)
+        self.plan = plan_training(self.order, train_set.target_counts(), params.budget_tokens, params.grad_accum,
+                                  self.world)
+        self.stop_at = self.plan.n_steps if params.max_steps is None else min(self.plan.n_steps, params.max_steps)
+        replay_set = Rehearsal.items_to_use(params, replay_set)
+        self.fingerprint = run_fingerprint(train_set, strategy, params, self.world, replay_set)
+        self.lengths = np.asarray(train_set.lengths())
+        self.rehearsal = Rehearsal(replay_set, self.plan, params, self.device) if replay_set is not None else None
+        self.step, self.last_ckpt = 0, None
+
+    def finished_summary(self) -> dict | None:
+        """The summary of an earlier run of these items and params that already finished, else None."""
+        # the summary first: a run killed while removing its checkpoints at the end is finished, whatever
+        # `latest` still names
+        path = self.run_dir / "summary.json"
+        if path.exists():
+            done = read_json(path)
+            if done.get("finished") and done.get("fingerprint") == self.fingerprint:
+                return done
+        return None
+
+    def start(self, model, resume: bool) -> None:
+        """Optimizer, schedule, the strategy's set-up, and on resume the last checkpoint's state; opens the log."""
+        from accelerate.utils import set_seed
+
+        params, plan, accelerator = self.params, self.plan, self.accelerator
+        ckpt = latest_checkpoint(self.ckpt_root) if resume else None
+        if ckpt is None and self.main:  # a fresh start: nothing of an earlier run may leak into this one
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+        accelerator.wait_for_everyone()
+
+        set_seed(params.seed)
+        optimizer = build_optimizer(model, params)
+        warmup = round(params.warmup_ratio * plan.n_steps)
+        # The scheduler is stepped by hand once per optimizer step (not prepared: accelerate would step
+        # it once per process, but the plan already counts steps globally).
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, partial(lr_factor, warmup=warmup, total=plan.n_steps, min_ratio=params.min_lr_ratio))
+        self.model, self.optimizer = accelerator.prepare(model, optimizer)
+        self.strategy.setup(self.model, accelerator, self.train_set, self.eval_set,
+                            RunInfo(params.seed, plan.n_steps,
+                                    plan.batches_after(plan.n_steps) / self.order.batches_per_epoch))
+        if ckpt:
+            self.step = load_checkpoint(ckpt, self.model, self.optimizer, self.scheduler, self.strategy, accelerator,
+                                        self.fingerprint)
+        if self.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            _open_log(self.log_path, self.step, resume=ckpt is not None)
+            log.info("%s: %s, %d steps planned (%d target tokens), starting at step %d", self.out_dir,
+                     self.strategy.name, plan.n_steps, plan.tokens_after(plan.n_steps), self.step)
+        self.meter = Meter(len(self.train_set.perspectives), self.device)
+        self.last_ckpt = ckpt
+        self.t_start = time.perf_counter()
+
+    def next_batches(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """This process's share of the step: batch ``g*world + rank`` of each of the step's groups, and of
+        each of its replay groups."""
+        rank = self.accelerator.process_index
+        micro = [self.order.batch(g * self.world + rank) for g in self.plan.groups(self.step)]
+        rehearse = self.rehearsal.batches(self.step, self.world, rank) if self.rehearsal is not None else []
+        return micro, rehearse
+
+    def forward_backward(self, micro: list[np.ndarray], rehearse: list[np.ndarray]) -> tuple[float, float]:
+        """The step's gradients (the method's micro-batches, then rehearsal); returns the step's loss (mean
+        over processes) and the clipped gradient norm, the step's one host sync."""
+        model, accelerator = self.model, self.accelerator
+        model.train()
+        step_loss = torch.zeros((), device=self.device)
+        for i, idx in enumerate(micro):
+            batch = collate([self.train_set.items[j] for j in idx], self.pad_id).to(self.device)
+            # Gradients are all-reduced once per step (last backward); before that they only add up.
+            with nullcontext() if i == len(micro) - 1 and not rehearse else accelerator.no_sync(model):
+                out = self.strategy.forward_loss(model, batch)
+                # Each micro-batch loss is a batch mean; dividing by their number makes the step's
+                # gradient the mean over its micro-batches (grad_accum trades memory, not results).
+                accelerator.backward(out.loss / len(micro))
+            step_loss += out.loss.detach() / len(micro)
+            self.meter.add_batch(batch.perspective, out.per_sequence)
+        if rehearse:
+            self.rehearsal.backward(model, accelerator, rehearse, self.pad_id)
+        # One host sync per step: the NaN check needs the value before the weights change.
+        loss_value = float(accelerator.reduce(step_loss, "mean"))
+        grad_norm = float(accelerator.clip_grad_norm_(model.parameters(), self.params.clip or math.inf))
+        return loss_value, grad_norm
+
+    def optimizer_step(self, loss_value: float, grad_norm: float) -> None:
+        """Apply the step (refused with ``NonFiniteLossError`` on a NaN/inf loss or gradient norm)."""
+        if not (math.isfinite(loss_value) and math.isfinite(grad_norm)):
+            self.write_log({"step": self.step + 1, "event": "nonfinite", "loss": loss_value, "grad_norm": grad_norm})
+            raise _nonfinite_error(self.strategy.name, self.step + 1, loss_value, grad_norm,
+                                   self.scheduler.get_last_lr()[0], self.last_ckpt)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        groups = self.plan.groups(self.step)
+        self.step += 1
+        # tokens processed by all processes (padding excluded), known from the plan without communication
+        self.meter.add_step(loss_value, sum(int(self.lengths[self.order.batch(g * self.world + r)].sum())
+                                            for g in groups for r in range(self.world)))
+
+    def write_log(self, row: dict) -> None:
+        if self.main:
+            append_jsonl(self.log_path, [row])
+
+    def log_train(self, grad_norm: float) -> dict:
+        """Write the train row: means since the last row, lr, tokens, epoch (and rehearsal's figures)."""
+        step, plan = self.step, self.plan
+        row = {"step": step, "event": "train", **self.meter.row(self.accelerator, self.train_set.perspectives),
+               **self.strategy.log_row(), "lr": self.scheduler.get_last_lr()[0], "grad_norm": grad_norm,
+               "target_tokens": plan.tokens_after(step),
+               "epoch": plan.batches_after(step) / self.order.batches_per_epoch}
+        if self.rehearsal is not None:
+            row.update(self.rehearsal.log_fields(step, self.accelerator))
+        self.write_log(row)
+        return row
+
+    def evaluate(self) -> dict:
+        return evaluate(self.model, self.eval_set, self.params.eval_batch_size, self.pad_id, self.accelerator)
+
+    def checkpoint_due(self) -> bool:
+        """Periodic checkpoints, and one where the run stops early (--max-steps) so it can resume; once the
+        budget is spent a checkpoint is only written if asked for (the model folder is the result)."""
+        params, step = self.params, self.step
+        finished = step == self.plan.n_steps
+        return bool((params.save_every and step % params.save_every == 0 and not finished)
+                    or (step == self.stop_at and (not finished or params.keep_checkpoint)))
+
+    def save(self) -> None:
+        self.last_ckpt = save_checkpoint(self.ckpt_root, self.step, self.model, self.optimizer, self.scheduler,
+                                         self.strategy, self.accelerator, self.fingerprint)
+
+    def finish(self, tokenizer) -> dict:
+        """The final eval, the summary, the model folder (LoRA merged); the checkpoints go once the budget is spent."""
+        from mind_lib.machine import machine_info
+        from mind_lib.student import save_student
+
+        step, plan, params, accelerator = self.step, self.plan, self.params, self.accelerator
+        finished = step == plan.n_steps
+        final_eval = self.evaluate() if self.eval_set else {}
+        if final_eval:
+            self.write_log({"step": step, "event": "final_eval", **final_eval})
+        wall = time.perf_counter() - self.t_start
+        summary = {"method": self.strategy.name, "finished": finished, "steps": step, "planned_steps": plan.n_steps,
+                   "budget_tokens": params.budget_tokens, "target_tokens": plan.tokens_after(step),
+                   "replay_target_tokens": self.rehearsal.tokens_after(step) if self.rehearsal is not None else 0,
+                   "epochs": plan.batches_after(step) / self.order.batches_per_epoch,
+                   "processes": self.world, "mixed_precision": accelerator.mixed_precision, "wall_s": wall,
+                   "train_items": self.train_set.summary(),
+                   "eval_items": self.eval_set.summary() if self.eval_set else None,
+                   **final_eval, "fingerprint": self.fingerprint, "machine": machine_info()}
+        if self.main:
+            final = accelerator.unwrap_model(self.model)
+            if hasattr(final, "merge_and_unload"):  # peft: one plain HF folder for evaluation
+                final = final.merge_and_unload()
+            save_student(final, tokenizer, self.out_dir)
+            write_json(self.run_dir / "summary.json", summary)
+            if finished and not params.keep_checkpoint:
+                shutil.rmtree(self.ckpt_root, ignore_errors=True)
+        accelerator.wait_for_everyone()
+        return summary

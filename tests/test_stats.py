@@ -190,3 +190,11 @@ def test_accuracy_by_steps_table():
     assert set(row) == {"method", "suite", "n_steps", "n", "seeds", "acc", "ci_lo", "ci_hi", "acc_std"}
     std_row = next(r for r in table if r["method"] == "std_cot")
     assert std_row["acc_std"] is None
+
+
+def test_mcnemar_across_seeds_is_bonferroni_over_seeds():
+    from mind_lib.stats import mcnemar_across_seeds
+
+    assert mcnemar_across_seeds([0.2, 0.01, 0.5]) == pytest.approx(0.03)
+    assert mcnemar_across_seeds([0.6, 0.7]) == 1.0  # capped at 1
+    assert mcnemar_across_seeds([]) is None

@@ -1,12 +1,18 @@
-"""The one teacher interface: built-in styles, local HF models and HTTP endpoints all implement it."""
+"""The one teacher interface: built-in styles, local HF models and HTTP endpoints all implement it; plus the two
+helpers every model backend shares (``spec_kwargs``, ``derive_seed``)."""
 from __future__ import annotations
 
 import copy
+import inspect
 from abc import ABC, abstractmethod
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from mind_lib.tasks.base import Example
+from mind_lib.tasks.world import stable_rng
 from mind_lib.teachers import prompts
+
+if TYPE_CHECKING:
+    from mind_lib.config import TeacherSpec
 
 
 class Teacher(ABC):
@@ -70,3 +76,28 @@ class PromptedTeacher(Teacher):
         twin = copy.copy(self)
         twin.name, twin.perspective, twin.paradigm = name, paradigm, paradigm
         return twin
+
+
+def spec_kwargs(spec: TeacherSpec, cls: type, **from_fields: Any) -> dict[str, Any]:
+    """Constructor keywords for ``cls``: values taken from ``spec``'s typed fields plus ``spec.options``.
+
+    ``options`` is a free dict in params, so a typo there would otherwise be silently ignored or
+    surface as a bare ``TypeError``; here an unknown option, or one that shadows a typed field
+    (e.g. ``options.temperature``), is a ``ValueError`` naming the teacher and what is allowed.
+    """
+    params = inspect.signature(cls.__init__).parameters
+    allowed = sorted(n for n, p in params.items() if p.kind is p.KEYWORD_ONLY and n not in from_fields)
+    unknown = sorted(set(spec.options) - set(allowed))
+    if unknown:
+        raise ValueError(f"teacher {spec.name!r}: unknown option(s) {unknown} for backend {spec.backend!r}; "
+                         f"allowed options: {', '.join(allowed)}")
+    return {**from_fields, **spec.options}
+
+
+def derive_seed(*parts: Any) -> int:
+    """A 31-bit seed from ``parts`` (base seed, question ids, round, ...), the same in every process.
+
+    Built on the world's ``stable_rng`` (a SHA-256 of the parts, not Python's salted ``hash``), so a
+    resumed collection asks for the same samples; 31 bits fit every backend's seed field.
+    """
+    return stable_rng("teacher-seed", *parts).getrandbits(31)

@@ -34,14 +34,16 @@ from dataclasses import dataclass
 from random import Random
 from typing import Sequence
 
-from mind_lib.styles import PARADIGMS, STYLES
+from mind_lib.formatting import answer_text
+from mind_lib.styles import PARADIGMS, STYLES, per_paradigm
 from mind_lib.tasks.base import Example
 from mind_lib.tasks.world import SYMBOL, apply_op, stable_rng
 from mind_lib.teachers.base import Teacher
 
 # Each paradigm's own per-step error rate (ours): longer routes with more numbers to carry slip more often.
-PARADIGM_ERROR_RATE = {"formal": 0.03, "intuitive": 0.08, "decomposition": 0.04, "planning": 0.05,
-                       "analogy": 0.06, "socratic": 0.05, "contrastive": 0.07, "counterfactual": 0.06}
+PARADIGM_ERROR_RATE = per_paradigm({"formal": 0.03, "intuitive": 0.08, "decomposition": 0.04, "planning": 0.05,
+                                    "analogy": 0.06, "socratic": 0.05, "contrastive": 0.07, "counterfactual": 0.06},
+                                   "PARADIGM_ERROR_RATE")
 ORDINALS = ["First", "Next", "Then", "After that", "Later", "Afterwards", "Next", "Then"]
 VERB = {"add": "gaining {k}", "sub": "losing {k}", "mul": "getting {k} times as many",
         "div": "keeping one of {k} equal parts"}
@@ -176,7 +178,7 @@ def render(style: str, example: Example, steps: list[WrittenStep]) -> str:
         body = " ".join(parts)
     else:
         raise ValueError(f"unknown style {style!r}; allowed: {', '.join(STYLES)}")
-    return f"{body} The answer is {final}."
+    return f"{body} {answer_text(final)}"
 
 
 class BuiltinTeacher(Teacher):

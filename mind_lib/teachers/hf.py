@@ -22,9 +22,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from mind_lib.params.collect import TeacherSpec
 from mind_lib.student import check_model_folder
 from mind_lib.tasks.base import Example
-from mind_lib.teachers.base import PromptedTeacher
+from mind_lib.teachers.base import PromptedTeacher, derive_seed, spec_kwargs
 from mind_lib.teachers.prompts import trim_rationale
-from mind_lib.teachers.registry import derive_seed, spec_kwargs
 
 
 def _resolve_dtype(dtype: str) -> str | torch.dtype:

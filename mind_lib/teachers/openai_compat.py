@@ -37,9 +37,8 @@ import openai
 
 from mind_lib.params.collect import TeacherSpec
 from mind_lib.tasks.base import Example
-from mind_lib.teachers.base import PromptedTeacher
+from mind_lib.teachers.base import PromptedTeacher, derive_seed, spec_kwargs
 from mind_lib.teachers.prompts import trim_rationale
-from mind_lib.teachers.registry import derive_seed, spec_kwargs
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ from __future__ import annotations
 import hashlib
 import re
 
-from mind_lib.styles import PARADIGMS
+from mind_lib.formatting import ANSWER_PREFIX, answer_text
+from mind_lib.styles import PARADIGMS, per_paradigm
 from mind_lib.tasks.base import KINDS, Example
 
 PROMPT_VERSION = "fewshot-cot-1"
@@ -87,7 +88,7 @@ ANSWER_FORMAT: dict[str, str] = {
 
 
 # The one owner of each paradigm's instruction (ours, after the descriptions in the MIND paper's data section).
-PARADIGM_INSTRUCTIONS: dict[str, str] = {
+PARADIGM_INSTRUCTIONS: dict[str, str] = per_paradigm({
     "formal": "Reason formally: give each quantity a symbol, state every relation as an equation and derive the "
               "result by substitution, one line per step, with no step left to intuition.",
     "intuitive": "Reason intuitively, as a person would explain it in everyday words: follow what happens to the "
@@ -105,7 +106,7 @@ PARADIGM_INSTRUCTIONS: dict[str, str] = {
     "counterfactual": "Reason counterfactually: ask what would change if a condition of the problem were different "
                       "or absent, reason backwards from what is asked, find the conditions that decide the answer, "
                       "and then compute it.",
-}
+}, "PARADIGM_INSTRUCTIONS")
 # The worked examples reason plainly step by step; they are there for the closing line, not the style.
 _FORMAT_ONLY = "The worked examples show the format of the final sentence only; reason in the way just described."
 
@@ -125,7 +126,7 @@ def instruction(kind: str, paradigm: str | None = None) -> str:
     else:
         _check_paradigm(paradigm)
         lead = f"{PARADIGM_INSTRUCTIONS[paradigm]} {_FORMAT_ONLY}"
-    return f"{lead} Finish with a final sentence of the form 'The answer is X.' where X is {ANSWER_FORMAT[kind]}."
+    return f"{lead} Finish with a final sentence of the form '{answer_text('X')}' where X is {ANSWER_FORMAT[kind]}."
 
 
 def prompt_version(paradigm: str | None = None) -> str:
@@ -164,7 +165,7 @@ def build_messages(example: Example, paradigm: str | None = None) -> list[dict[s
 _NEXT_QUESTION = re.compile(r"\n\s*Q:")
 # The first closing sentence: up to a period followed by whitespace/end (so "2.5." stays whole),
 # else up to the end of its line.
-_ANSWER_LINE = re.compile(r"the answer is[^\n]*?(?:\.(?=\s|$)|(?=\n)|$)", re.IGNORECASE)
+_ANSWER_LINE = re.compile(re.escape(ANSWER_PREFIX) + r"[^\n]*?(?:\.(?=\s|$)|(?=\n)|$)", re.IGNORECASE)
 
 
 def trim_rationale(text: str) -> str:
