@@ -40,7 +40,7 @@ from mind_lib.strategies.registry import get_strategy
 from mind_lib.tasks.world import SKILLS
 
 OOD_SPLITS = ("ood_steps", "ood_templates", "ood_distractor", "ood_numbers")
-GENERAL_NEW_TOKENS = 64  # a worked two-step story with its answer line; 24 cut those short (RESULTS.md)
+GENERAL_NEW_TOKENS = 64  # a worked two-step story with its answer line; 24 cut those short (docs/lab-notes.md, 2026-11-29)
 LATENT_ALLOWANCE_S = 120  # the latent analysis stage is not run here; the brief budgets ~2 min for it
 TARGETS = {"general_min": 0.80, "id": (0.30, 0.95), "ood_mean": (0.10, 0.80), "total_s": 25 * 60}
 
