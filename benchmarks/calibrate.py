@@ -5,7 +5,7 @@ each, in spawned child processes) -> evaluate each trained student (in the same 
 training) on ``test_id``, every OOD split and ``general_test`` -> a table and, as the last stdout line,
 one JSON object with every figure.
 
-    python benchmarks/calibrate.py benchmarks/calibration/defaults.yaml [--out DIR] [--workers 2]
+    python benchmarks/calibrate.py EXPERIMENT.yaml [--out DIR] [--workers 2]
         [--methods m1,m2] [--eval-n N] [--keep]
 
 The settings YAML has the layout of params.yaml (``world``, ``collect``, ``student``, ``pretrain``,

@@ -2,13 +2,13 @@
 
 Clones the committed repository into a temporary folder beside it (so ``../shared`` resolves as in
 the repository), uses this checkout's ``.venv``, runs the documented command of the profile (default:
-``dvc repro``; another profile: ``dvc exp run -S profile=NAME``, as in the README), then ``dvc repro``
+``dvc repro``; another profile: ``mind exp NAME``, as in the README), then ``dvc repro``
 again (which must be a no-op). Peak memory is the largest resident set of any process of the run
 (``getrusage(RUSAGE_CHILDREN)``); the per-stage times come from the stages' start lines.
 
-    python benchmarks/pipeline_time.py [--profile paper] [--set profiles.paper.distill.seeds=[0]] [--keep]
+    python benchmarks/pipeline_time.py [--profile paper] [--set ++distill.seeds=[0]] [--keep]
 
-``--set`` adds ``-S KEY=VALUE`` overrides to ``dvc exp run`` (a one-seed paper run measures the cost
+``--set`` adds ``-S KEY=VALUE`` overrides to ``dvc exp run`` after the profile's own (a one-seed paper run measures the cost
 per seed: distillation and evaluation scale with the number of seeds, world/collect/pretrain do not).
 
 The last stdout line is one JSON object with the figures.
@@ -46,17 +46,17 @@ def timed(cmd: list[str], cwd: Path, env: dict) -> tuple[float, list[tuple[float
 
 
 def repro_command(profile: str, overrides: list[str]) -> list[str]:
-    """The README's command for ``profile``: ``dvc repro`` for the default, ``dvc exp run -S profile=...``
-    (plus each ``-S`` override) otherwise."""
+    """The README's command for ``profile``: ``dvc repro`` for the default, ``mind exp PROFILE`` (plus each ``-S``
+    override for ``dvc exp run``) otherwise."""
     if profile == "default" and not overrides:
         return ["dvc", "repro"]
-    return ["dvc", "exp", "run", "-S", f"profile={profile}"] + [a for kv in overrides for a in ("-S", kv)]
+    return ["mind", "exp", profile] + [a for kv in overrides for a in ("-S", kv)]
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--keep", action="store_true", help="keep the clone (its reports/) afterwards")
-    p.add_argument("--profile", default="default", help="params.yaml profile (default: the one `dvc repro` runs)")
+    p.add_argument("--profile", default="default", help="a profile of profiles/ (default: params.yaml as `dvc repro` runs it)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a dvc exp run -S override")
     args = p.parse_args(argv)
     command = repro_command(args.profile, args.set)

@@ -473,7 +473,7 @@ def build_optimizer(model, params: TrainParams) -> torch.optim.AdamW:
     groups = [{"params": [p for p in trainable if p.dim() >= 2], "weight_decay": params.weight_decay},
               {"params": [p for p in trainable if p.dim() < 2], "weight_decay": 0.0}]
     # The fused kernel (one op for all weights) takes ~3 ms per step instead of ~8 for a ~1M student on one
-    # CPU thread, ~9% of a distillation step (benchmarks/calibration/RESULTS.md); devices without it fall back.
+    # CPU thread, ~9% of a distillation step (docs/lab-notes.md, 2026-11-30); devices without it fall back.
     fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in trainable)
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=params.lr, betas=params.betas,
                              fused=fused or None)

@@ -13,11 +13,12 @@ def test_default_profile_is_plain_dvc_repro():
 
 
 def test_other_profiles_and_overrides_go_through_dvc_exp_run():
-    assert pipeline_time.repro_command("paper", []) == ["dvc", "exp", "run", "-S", "profile=paper"]
-    assert pipeline_time.repro_command("paper", ["profiles.paper.distill.seeds=[0]"]) == [
-        "dvc", "exp", "run", "-S", "profile=paper", "-S", "profiles.paper.distill.seeds=[0]"]
+    assert pipeline_time.repro_command("paper", []) == ["mind", "exp", "paper"]
+    assert pipeline_time.repro_command("paper", ["++distill.seeds=[0]"]) == [
+        "mind", "exp", "paper", "-S", "++distill.seeds=[0]"]
 
 
 def test_readme_documents_the_paper_command():
     command = " ".join(pipeline_time.repro_command("paper", []))
-    assert command in (ROOT / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert command in readme and "make exp PROFILE=paper" in readme
