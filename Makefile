@@ -10,7 +10,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export OMP_NUM_THREADS ?= 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: venv repro exp test lab clean-venv strip verify
+.PHONY: venv repro exp test lab clean-venv strip verify results
 
 venv: $(STAMP)
 
@@ -47,3 +47,7 @@ strip: venv
 
 clean-venv:
 	rm -rf $(VENV)
+
+# README's results block from the committed reports/metrics/summary.json (tests/test_dvc_stages.py: not stale)
+results: venv
+	$(BIN)/mind results

@@ -35,7 +35,9 @@ from types import SimpleNamespace
 
 import yaml
 
-from mind_lib.distill import DEFAULT_RUNS, replay_examples
+from mind_lib.distill import replay_examples
+
+from mind_lib.params.distill import DEFAULT_RUNS
 from mind_lib.strategies.registry import get_strategy
 from mind_lib.tasks.world import SKILLS
 
@@ -53,10 +55,12 @@ def load_settings(path: str | Path) -> dict:
     """Validate every section with the library's own models; returns the validated objects."""
     # the model classes directly (not config.validate_section / load_params: the section registry
     # there may name sections of modules that are still being written)
-    from mind_lib.config import CollectParams, WorldParams, read_yaml
-    from mind_lib.distill import DistillParams
-    from mind_lib.student import StudentParams
-    from mind_lib.trainer import TrainParams
+    from mind_lib.config import read_yaml
+    from mind_lib.params.collect import CollectParams
+    from mind_lib.params.world import WorldParams
+    from mind_lib.params.distill import DistillParams
+    from mind_lib.params.student import StudentParams
+    from mind_lib.params.train import TrainParams
 
     raw = read_yaml(path) or {}
     if "collect" not in raw:  # the library requires an explicit teacher list: use params.yaml's
@@ -146,7 +150,7 @@ def run_method(method: str, root: str, settings_path: str, max_new_tokens: int) 
     from mind_lib.distill import distill
     from mind_lib.rationales import load_rationales
     from mind_lib.tasks.world import load_split
-    from mind_lib.trainer import TrainParams
+    from mind_lib.params.train import TrainParams
 
     s = load_settings(settings_path)
     root_p = Path(root)
@@ -211,7 +215,7 @@ def main(argv=None) -> int:
     from mind_lib.rationales import load_rationales
     from mind_lib.student import load_student
     from mind_lib.tasks.world import generate_world, load_split, save_world
-    from mind_lib.trainer import TrainParams
+    from mind_lib.params.train import TrainParams
 
     paths = Paths(root)
     times: dict[str, float] = {}

@@ -23,9 +23,10 @@ import torch
 
 def build(args):
     """Tokenizer, a fresh tiny student and the evaluation prompts."""
-    from mind_lib.config import WorldParams
+    from mind_lib.params.world import WorldParams
     from mind_lib.formatting import answer_text, format_prompt
-    from mind_lib.student import StudentParams, build_tiny_student, train_word_tokenizer
+    from mind_lib.student import build_tiny_student, train_word_tokenizer
+    from mind_lib.params.student import StudentParams
     from mind_lib.tasks.world import generate_world
 
     world = generate_world(WorldParams(n_train=1, n_feedback=1, n_test=args.questions, n_general_train=1,

@@ -25,10 +25,11 @@ from pathlib import Path
 
 def build(args):
     """Strategy, tokenizer, fresh student, train and feedback items: identical in every process."""
-    from mind_lib.config import WorldParams
+    from mind_lib.params.world import WorldParams
     from mind_lib.rationales import make_row
     from mind_lib.strategies.registry import get_strategy
-    from mind_lib.student import StudentParams, build_tiny_student, train_word_tokenizer
+    from mind_lib.student import build_tiny_student, train_word_tokenizer
+    from mind_lib.params.student import StudentParams
     from mind_lib.tasks.world import generate_world
     from mind_lib.styles import PARADIGMS
     from mind_lib.teachers.builtin import BuiltinTeacher
@@ -56,7 +57,9 @@ def worker(args) -> dict:
 
     import torch
 
-    from mind_lib.trainer import TrainParams, train
+    from mind_lib.trainer import train
+
+    from mind_lib.params.train import TrainParams
 
     torch.set_num_threads(args.threads)
     strategy, tokenizer, model, items, feedback = build(args)

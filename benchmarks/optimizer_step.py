@@ -28,12 +28,15 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
-    from mind_lib.config import WorldParams, load_params
+    from mind_lib.params.world import WorldParams
+
+    from mind_lib.params.all import load_params
     from mind_lib.student import build_tiny_student, n_parameters, train_word_tokenizer
     from mind_lib.tasks.world import generate_world
     from mind_lib.styles import PARADIGMS
     from mind_lib.teachers.builtin import BuiltinTeacher
-    from mind_lib.trainer import TrainParams, build_optimizer
+    from mind_lib.trainer import build_optimizer
+    from mind_lib.params.train import TrainParams
 
     size = load_params(sections=("student",)).student  # params.yaml's student (profiles applied)
     examples = generate_world(WorldParams(n_train=200, n_feedback=1, n_test=1, n_general_train=1,

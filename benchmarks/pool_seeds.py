@@ -15,8 +15,8 @@ import argparse
 import json
 from pathlib import Path
 
-from mind_lib import report
-from mind_lib.evaluate import load_prediction_tree
+from mind_lib import report, tables
+from mind_lib.predictions import load_prediction_tree
 from mind_lib.io import Paths
 from mind_lib.stats import BASE_METHOD, build_summary
 
@@ -65,12 +65,12 @@ def main(argv=None):
     lines = ["| method | seed | ID | OOD mean | general |", "|---|---|---|---|---|"]
     lines += [f"| {r['method']} | {r['seed']} | " + " | ".join(
         f"{100 * r[k]:.1f}" if r[k] is not None else "" for k in ("id", "ood_mean", "general")) + " |" for r in seeds]
-    markdown = "\n".join([report.comparison_markdown(summary), "", *(f"- {n}" for n in report.findings(summary)),
+    markdown = "\n".join([tables.comparison_markdown(summary), "", *(f"- {n}" for n in report.findings(summary)),
                           "", "Per seed:", "", *lines])
     print(markdown)
     if args.out:
         args.out.write_text(markdown + "\n", encoding="utf-8")
-    paired = report.paired_frame(summary)
+    paired = tables.paired_frame(summary)
     print(json.dumps({"per_seed": seeds, "paired": paired.to_dict(orient="records")}))
 
 

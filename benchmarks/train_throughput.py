@@ -31,10 +31,11 @@ WORKERS = ("ours", "hf", "hf_grouped")
 
 def build(args):
     """Tokenizer, a fresh tiny student and the tokenized items; identical in every process."""
-    from mind_lib.config import WorldParams
+    from mind_lib.params.world import WorldParams
     from mind_lib.rationales import make_row
     from mind_lib.strategies.registry import get_strategy
-    from mind_lib.student import StudentParams, build_tiny_student, train_word_tokenizer
+    from mind_lib.student import build_tiny_student, train_word_tokenizer
+    from mind_lib.params.student import StudentParams
     from mind_lib.tasks.world import generate_world
     from mind_lib.styles import PARADIGMS
     from mind_lib.teachers.builtin import BuiltinTeacher
@@ -53,7 +54,8 @@ def build(args):
 
 
 def run_ours(args, strategy, tokenizer, model, items, out):
-    from mind_lib.trainer import TrainParams, train
+    from mind_lib.trainer import train
+    from mind_lib.params.train import TrainParams
 
     params = TrainParams(lr=1e-3, batch_size=args.batch_size, budget_tokens=args.epochs * sum(items.target_counts()),
                          save_every=0, log_every=50, progress=False, mixed_precision="no", cpu=True,

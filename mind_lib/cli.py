@@ -32,33 +32,13 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out-root", default=None, help="where data/, models/, reports/ go (default: $MIND_OUT_ROOT or repo)")
 
 
-def all_sections() -> dict:
-    """Every section's model (for ``mind params``)."""
-    from mind_lib.params.collect import CollectParams
-    from mind_lib.params.distill import DistillParams
-    from mind_lib.params.evaluate import EvaluateParams
-    from mind_lib.params.latent import LatentParams
-    from mind_lib.params.student import StudentParams
-    from mind_lib.params.train import TrainParams
-    from mind_lib.params.world import WorldParams
-
-    return {"world": WorldParams, "collect": CollectParams, "student": StudentParams, "pretrain": TrainParams,
-            "distill": DistillParams, "evaluate": EvaluateParams, "latent": LatentParams}
-
-
 def cmd_params(args) -> int:
-    from mind_lib.config import explain, load_params
-    from mind_lib.params.evaluate import check_reference
+    from mind_lib.params.all import explain, load_params
 
-    sections = all_sections()
     if args.explain:
-        if args.explain not in sections:
-            raise ValueError(f"unknown section {args.explain!r}; sections: {', '.join(sections)}")
-        print(explain(args.explain, sections[args.explain]))
+        print(explain(args.explain))
         return 0
-    params = load_params(args.params, args.profile, sections)
-    check_reference(params.evaluate.reference, params.distill.runs, args.params or "params.yaml")
-    print(json.dumps(params.to_dict(), indent=2))
+    print(json.dumps(load_params(args.params, args.profile).to_dict(), indent=2))
     return 0
 
 

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from mind_lib.formatting import answer_text
-from mind_lib.student import StudentParams, build_tiny_student, save_student, train_word_tokenizer
+from mind_lib.student import build_tiny_student, save_student, train_word_tokenizer
+from mind_lib.params.student import StudentParams
 from mind_lib.tasks.base import Example
-from mind_lib.trainer import TrainParams
+from mind_lib.params.train import TrainParams
 
 TINY = StudentParams(n_layers=2, d_model=32, n_heads=2, d_ff=64, max_len=96, vocab_size=300)
 TEACHERS = ("expert", "equation", "narrative")

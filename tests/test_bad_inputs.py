@@ -19,9 +19,10 @@ import mind_lib.distill
 import mind_lib.parallel
 from mind_lib.cli import main
 from mind_lib.collect import run_collection
-from mind_lib.config import load_params
+from mind_lib.params.all import load_params
 from mind_lib.distill import distill
-from mind_lib.evaluate import EvaluateParams, check_trained_on, evaluate_runs
+from mind_lib.evaluate import check_trained_on, evaluate_runs
+from mind_lib.params.evaluate import EvaluateParams
 from mind_lib.io import DataError, Paths, output_lock, world_marker, write_jsonl
 from mind_lib.rationales import load_rationales
 from mind_lib.student import load_student
@@ -98,19 +99,29 @@ def test_duplicate_key_names_the_key_and_both_lines(tmp_path):
 
 
 def test_duplicate_key_inside_a_list_and_a_profile(tmp_path):
-    text = REPO_PARAMS.read_text()
-    path = tmp_path / "params.yaml"
-    line = text.split("\n").index("        - {name: narrative, backend: builtin, style: narrative, error_rate: 0.08}") + 1
-    path.write_text(text.replace("style: narrative, error_rate: 0.08}", "style: narrative, error_rate: 0.08, "
-                                                                        "error_rate: 0.5}", 1))
-    assert (f"{path}:{line}: key 'profiles.classic.collect.teachers.1.error_rate' given twice (first at line {line})"
-            in load_error(path))
+    path = write_params(tmp_path, lambda r: None)
+    classic = tmp_path / "profiles" / "classic.yaml"
+    text = (REPO_PARAMS.parent / "profiles" / "classic.yaml").read_text()
+    line = text.split("\n").index("    - {name: narrative, backend: builtin, style: narrative, error_rate: 0.08}") + 1
+    classic.write_text(text.replace("style: narrative, error_rate: 0.08}", "style: narrative, error_rate: 0.08, "
+                                                                           "error_rate: 0.5}", 1))
+    assert (f"{classic}:{line}: key 'collect.teachers.1.error_rate' given twice (first at line {line})"
+            in _profile_error(path, "classic"))
 
-    smoke = "    pretrain: {budget_tokens: 3000, save_every: 0}\n"
+    smoke_file = tmp_path / "profiles" / "smoke.yaml"
+    text = smoke_file.read_text()
+    smoke = "pretrain: {budget_tokens: 3000, save_every: 0}\n"
     assert smoke in text
-    path.write_text(text.replace(smoke, smoke + "    pretrain: {budget_tokens: 9}\n", 1))
+    smoke_file.write_text(text.replace(smoke, smoke + "pretrain: {budget_tokens: 9}\n", 1))
     line = text.split("\n").index(smoke.rstrip("\n")) + 2
-    assert f"{path}:{line}: key 'profiles.smoke.pretrain' given twice" in load_error(path)
+    assert f"{smoke_file}:{line}: key 'pretrain' given twice" in _profile_error(path, "smoke")
+
+
+def _profile_error(path, profile) -> str:
+    """The error of a bad profile file: it names the profile's file, not params.yaml."""
+    with pytest.raises(ValueError) as err:
+        load_params(path, profile=profile)
+    return str(err.value)
 
 
 def test_seeds_are_checked_one_by_one(tmp_path):

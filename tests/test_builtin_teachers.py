@@ -6,9 +6,9 @@ import re
 import pytest
 
 from mind_lib.answers import extract_answer
-from mind_lib.config import WorldParams
+from mind_lib.params.world import WorldParams
 from mind_lib.tasks.world import generate_world
-from mind_lib.config import TeacherSpec
+from mind_lib.params.collect import TeacherSpec
 from mind_lib.styles import CLASSIC_STYLES, PARADIGMS, STYLES
 from mind_lib.tasks.world import stable_rng
 from mind_lib.teachers.builtin import PARADIGM_ERROR_RATE, BuiltinTeacher, render, work_steps

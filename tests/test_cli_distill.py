@@ -9,8 +9,11 @@ import pytest
 import yaml
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from mind_lib.cli_distill import add_distill_parser, add_pretrain_parser, load_training_params
-from mind_lib.distill import DistillParams, replay_examples
+from mind_lib.cli import build_parser
+from mind_lib.cli_distill import load_training_params
+from mind_lib.stages import pretrain as pretrain_stage
+from mind_lib.distill import replay_examples
+from mind_lib.params.distill import DistillParams
 from mind_lib.io import read_jsonl, write_jsonl
 from mind_lib.tasks.base import Example, save_examples
 from tests.distill_data import TINY, make_examples, make_rows
@@ -44,12 +47,17 @@ def root(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _params_as_written():
+    """These tests write their own params.yaml (no profiles/ beside it): the smoke profile of the test session's
+    environment does not apply."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MIND_PROFILE", raising=False)
+        yield
+
+
 def mind(root, *argv):
-    parser = argparse.ArgumentParser(prog="mind")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_distill_parser(sub)
-    add_pretrain_parser(sub)
-    args = parser.parse_args([*argv, "--params", str(root / "params.yaml"), "--out-root", str(root)])
+    args = build_parser().parse_args([*argv, "--params", str(root / "params.yaml"), "--out-root", str(root)])
     return args.func(args)
 
 
@@ -88,10 +96,8 @@ def test_distill_rehearses_the_general_suite_when_asked(root, student, tmp_path)
     rehearse = dict(PARAMS, distill={"train": TRAIN | {"replay_share": 0.5, "save_every": 0}})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(rehearse))
     out = tmp_path / "std_cot"
-    parser = argparse.ArgumentParser()
-    add_distill_parser(parser.add_subparsers())
-    args = parser.parse_args(["distill", "--method", "std_cot", "--out", str(out), "--params",
-                              str(tmp_path / "params.yaml"), "--out-root", str(root)])
+    args = build_parser().parse_args(["distill", "--method", "std_cot", "--out", str(out), "--params",
+                                      str(tmp_path / "params.yaml"), "--out-root", str(root)])
     assert args.func(args) == 0
     summary = json.loads((out / "training" / "summary.json").read_text())
     assert summary["replay_target_tokens"] >= 0.5 * summary["target_tokens"] > 0
@@ -126,10 +132,8 @@ def test_distill_bad_method_and_missing_teacher(root, student, tmp_path):
         mind(root, "distill", "--method", "mind9", "--out", str(tmp_path))
     bad = dict(PARAMS, distill={"train": TRAIN, "methods": {"std_cot": {"golden_teacher": "oracle"}}})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(bad))
-    parser = argparse.ArgumentParser()
-    add_distill_parser(parser.add_subparsers())
-    args = parser.parse_args(["distill", "--method", "std_cot", "--out", str(tmp_path / "o"), "--params",
-                              str(tmp_path / "params.yaml"), "--out-root", str(root)])
+    args = build_parser().parse_args(["distill", "--method", "std_cot", "--out", str(tmp_path / "o"), "--params",
+                                      str(tmp_path / "params.yaml"), "--out-root", str(root)])
     with pytest.raises(ValueError, match="golden teacher 'oracle' has no rationale"):
         args.func(args)
 
@@ -140,7 +144,7 @@ def test_training_params_errors_name_the_key(tmp_path):
         load_training_params(tmp_path / "params.yaml")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"pretrain": {"batch_size": 0}}))
     with pytest.raises(ValueError, match=r"pretrain.batch_size: Input should be greater than or equal to 1"):
-        load_training_params(tmp_path / "params.yaml")
+        pretrain_stage.load(params_file=tmp_path / "params.yaml", out_root=tmp_path)
     with pytest.raises(ValueError, match="unknown method 'nope'"):
         DistillParams(methods={"nope": {}})
 
@@ -150,7 +154,8 @@ def test_grid_starts_the_costliest_runs_first_and_returns_grid_order(tmp_path, m
     from types import SimpleNamespace
 
     import mind_lib.parallel
-    from mind_lib.distill import DistillParams, run_grid
+    from mind_lib.distill import run_grid
+    from mind_lib.params.distill import DistillParams
     from mind_lib.io import Paths
 
     paths = Paths(tmp_path)

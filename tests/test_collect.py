@@ -9,7 +9,8 @@ import time
 import pytest
 
 from mind_lib.collect import collect, collection_metrics, run_collection
-from mind_lib.config import WorldParams, load_params
+from mind_lib.params.world import WorldParams
+from mind_lib.params.all import load_params
 from mind_lib.io import DataError, Paths, find_repo_root
 from mind_lib.rationales import load_rationales
 from mind_lib.tasks.world import generate_world, save_world

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from mind_lib.collect import run_collection
-from mind_lib.config import load_params
+from mind_lib.params.all import load_params
 from mind_lib.io import Paths, find_repo_root
 from mind_lib.rationales import load_rationales
 from mind_lib.tasks.world import generate_world, save_world

@@ -2,22 +2,34 @@
 import pytest
 import yaml
 
-from mind_lib.config import PROFILES, SECTIONS, explain, load_params, section_model, validate_section
+import shutil
+
+from mind_lib.config import profile_names, validate_section
 from mind_lib.io import find_repo_root
+from mind_lib.params.all import SECTIONS, explain, load_params
+from mind_lib.params.world import WorldParams
 
 REPO_PARAMS = find_repo_root() / "params.yaml"
 
 
-def write_params(tmp_path, mutate):
+def write_params(tmp_path, mutate, mutate_profiles=None):
+    """params.yaml (changed by ``mutate``) and a copy of profiles/ (``mutate_profiles(name -> raw)``) in tmp_path."""
     raw = yaml.safe_load(REPO_PARAMS.read_text())
     mutate(raw)
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw))
+    shutil.copytree(REPO_PARAMS.parent / "profiles", tmp_path / "profiles", dirs_exist_ok=True)
+    if mutate_profiles:
+        profiles = {f.stem: yaml.safe_load(f.read_text()) for f in (tmp_path / "profiles").glob("*.yaml")}
+        mutate_profiles(profiles)
+        for name, body in profiles.items():
+            (tmp_path / "profiles" / f"{name}.yaml").write_text(yaml.safe_dump(body))
     return path
 
 
 def test_repo_params_valid_in_every_profile():
-    for profile in PROFILES:
+    assert profile_names(REPO_PARAMS) == ["default", "classic", "paper", "real", "smoke"]
+    for profile in profile_names(REPO_PARAMS):
         params = load_params(REPO_PARAMS, profile=profile)
         assert params.profile == profile
 
@@ -32,7 +44,7 @@ def test_smoke_profile_shrinks_the_world(monkeypatch):
 
 
 def test_library_default_runs_are_the_pipelines_default_runs():
-    from mind_lib.distill import DEFAULT_RUNS
+    from mind_lib.params.distill import DEFAULT_RUNS
 
     assert load_params(REPO_PARAMS, profile="default").distill.runs == DEFAULT_RUNS
 
@@ -57,9 +69,9 @@ BAD_PARAMS = [
      "collect.teachers.0.colour: unknown key; allowed keys: name, backend"),
     (lambda r: r["collect"]["teachers"][0].update(backend="hf", paradigms=None), None, "backend 'hf' needs 'path'"),
     (lambda r: r["collect"]["teachers"].append(dict(r["collect"]["teachers"][0])), None, "teacher names must be unique"),
-    (lambda r: r.update(profile="fast"), None, "profile: 'fast' is not a profile; allowed: default, smoke"),
+    (lambda r: None, "fast", "profile 'fast': no file"),
     (lambda r: r.update(trainer={"lr": 1}), None, "unknown section(s) ['trainer']"),
-    (lambda r: r["profiles"]["smoke"]["world"].update(n_train=0), "smoke", "world.n_train"),
+    (lambda r: r.update(profile="smoke"), None, "unknown section(s) ['profile']"),
 ]
 
 
@@ -70,7 +82,17 @@ def test_bad_params_name_the_key(tmp_path, monkeypatch, mutate, profile, needle)
     with pytest.raises(ValueError) as err:
         load_params(path, profile=profile)
     assert needle in str(err.value)
-    assert str(path) in str(err.value)
+    assert str(path.parent) in str(err.value)
+
+
+def test_bad_profile_value_names_the_key(tmp_path, monkeypatch):
+    monkeypatch.delenv("MIND_PROFILE", raising=False)
+    path = write_params(tmp_path, lambda r: None, lambda p: p["smoke"]["world"].update(n_train=0))
+    with pytest.raises(ValueError, match="world.n_train"):
+        load_params(path, profile="smoke")
+    path = write_params(tmp_path, lambda r: None, lambda p: p["smoke"].update(trainer={"lr": 1}))
+    with pytest.raises(ValueError, match=r"smoke.yaml: unknown section\(s\) \['trainer'\]"):
+        load_params(path, profile="smoke")
 
 
 def test_invalid_yaml_names_the_file(tmp_path):
@@ -82,12 +104,12 @@ def test_invalid_yaml_names_the_file(tmp_path):
 
 def test_validate_section_rejects_non_mapping():
     with pytest.raises(ValueError, match="world: expected a mapping"):
-        validate_section("world", [1, 2])
+        validate_section("world", WorldParams, [1, 2])
 
 
 def test_every_field_is_documented():
     for name in SECTIONS:
-        model = section_model(name)
+        model = SECTIONS[name]
         for field, info in model.model_fields.items():
             assert info.description, f"{name}.{field} has no docstring"
         assert all(field in explain(name) for field in model.model_fields)

@@ -1,5 +1,5 @@
 """The difficulty filter (docs/method.md §1.3): difficulty by hand, a seeded draw that keeps hard questions."""
-from mind_lib.config import WorldParams
+from mind_lib.params.world import WorldParams
 from mind_lib.difficulty import difficulty_histogram, question_difficulty, select_questions
 from mind_lib.rationales import make_row
 from mind_lib.styles import PARADIGMS

@@ -243,7 +243,7 @@ SUITES = ["test_id", "ood_steps"]
 
 
 def stage_params(**evaluate):
-    from mind_lib.evaluate import EvaluateParams
+    from mind_lib.params.evaluate import EvaluateParams
 
     cfg = EvaluateParams(**{"suites": SUITES, "max_new_tokens": 6, "batch_size": 32, "workers": 1, "n_boot": 100}
                          | evaluate)

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from mind_lib.collect import run_collection
-from mind_lib.config import load_params
+from mind_lib.params.all import load_params
 from mind_lib.io import Paths, find_repo_root, read_jsonl
 from mind_lib.judge import JUDGE_SYSTEM, JUDGED_FILE, judge_request, parse_verdict
 from mind_lib.rationales import load_rationales

@@ -10,11 +10,12 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from scipy.stats import ortho_group  # noqa: E402
 
-from mind_lib.config import WorldParams  # noqa: E402
+from mind_lib.params.world import WorldParams  # noqa: E402
 from mind_lib.formatting import format_prompt  # noqa: E402
-from mind_lib.latent import (LAYER_KEYS, chance_level, effective_rank, hidden_states,  # noqa: E402
-                             intermediate_targets, latent_frame, latent_report, layer_curves_figure, linear_cka,
-                             pca_tsne_figure, perspective_alignment, probe_accuracy)
+from mind_lib.figures import layer_curves_figure, pca_tsne_figure  # noqa: E402
+from mind_lib.latent import (chance_level, effective_rank, hidden_states, intermediate_targets,  # noqa: E402
+                             latent_report, linear_cka, perspective_alignment, probe_accuracy)
+from mind_lib.tables import LAYER_KEYS, latent_frame  # noqa: E402
 from mind_lib.rationales import make_row  # noqa: E402
 from mind_lib.student import build_tiny_student, train_word_tokenizer  # noqa: E402
 from mind_lib.tasks.world import generate_world  # noqa: E402
@@ -217,7 +218,7 @@ def test_figures_build(report_and_states):
 
 
 def test_latent_threads_are_checked():
-    from mind_lib.latent import LatentParams
+    from mind_lib.params.latent import LatentParams
 
     assert LatentParams().num_threads == 2
     with pytest.raises(ValueError, match="num_threads"):

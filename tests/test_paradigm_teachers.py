@@ -6,7 +6,7 @@ import pytest
 
 from mind_lib.answers import extract_answer
 from mind_lib.collect import collect
-from mind_lib.config import TeacherSpec
+from mind_lib.params.collect import TeacherSpec
 from mind_lib.rationales import load_rationales
 from mind_lib.styles import PARADIGMS
 from mind_lib.teachers import prompts

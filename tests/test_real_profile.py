@@ -7,11 +7,11 @@ import pytest
 import yaml
 
 from mind_lib.cli import main
-from mind_lib.config import load_params
+from mind_lib.params.all import load_params
 from mind_lib.distill import run_grid
 from mind_lib.evaluate import evaluate_runs, load_predictions
 from mind_lib.io import Paths, find_repo_root
-from mind_lib.latent import run_latent
+from mind_lib.latent import analyse_students
 from mind_lib.rationales import load_rationales
 from mind_lib.tasks.base import load_examples
 from tests.test_metanet import save_tiny_encoder
@@ -26,7 +26,7 @@ def test_real_profile_end_to_end(tmp_path, monkeypatch):
     student = tmp_path / "local-student"
     _save_tiny_model(student, chat_template=None)
     raw = yaml.safe_load((find_repo_root() / "params.yaml").read_text())
-    real = raw["profiles"]["real"]
+    real = yaml.safe_load((find_repo_root() / "profiles" / "real.yaml").read_text())
     real["world"]["public"]["rationales"][0]["max_questions"] = 30
     for bench in real["world"]["public"]["benchmarks"]:
         bench["max_examples"] = 6
@@ -40,6 +40,8 @@ def test_real_profile_end_to_end(tmp_path, monkeypatch):
     real["evaluate"].update(max_new_tokens=12, n_boot=200)
     params_file = tmp_path / "params.yaml"
     params_file.write_text(yaml.safe_dump(raw))
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "real.yaml").write_text(yaml.safe_dump(real))
     out = tmp_path / "out"
     monkeypatch.setenv("MIND_OUT_ROOT", str(out))
     common = ["--params", str(params_file), "--profile", "real"]
@@ -71,4 +73,4 @@ def test_real_profile_end_to_end(tmp_path, monkeypatch):
     preds = load_predictions(paths.prediction_file("mind", 0, "gsm8k"))
     assert len(preds) == 6 and all(set(p) >= {"id", "output", "pred_answer", "gold", "correct"} for p in preds)
     assert "paired" in summary
-    assert run_latent(params, paths)["setup"]["skipped"]
+    assert analyse_students(params, paths)["setup"]["skipped"]

@@ -1,7 +1,7 @@
 """The report: comparison table, findings and README block from fixture metrics (no model needed)."""
 import pandas as pd
 
-from mind_lib import report
+from mind_lib import figures, report, tables
 
 
 def block(acc, lo=None, hi=None):
@@ -32,7 +32,7 @@ SUMMARY = {
 
 
 def test_comparison_table_marks_the_best_per_column_and_the_best_single_teacher():
-    table = report.comparison_markdown(SUMMARY)
+    table = tables.comparison_markdown(SUMMARY)
     lines = table.splitlines()
     assert lines[0].startswith("| method | ID | OOD steps")
     row = {line.split(" | ")[0].strip("| "): line for line in lines[2:]}
@@ -40,7 +40,7 @@ def test_comparison_table_marks_the_best_per_column_and_the_best_single_teacher(
     assert "**35.0 [30.0, 40.0]**" in row["ftcot_diverse"]  # best OOD
     assert "**+10.0**" in row["mind"]  # lowest forgetting
     assert "best single perspective (std_cot_equation)" in row
-    assert "**" not in row[report.ZERO_SHOT]  # the base student (zero-shot CoT) is a reference, not a contender
+    assert "**" not in row[tables.ZERO_SHOT]  # the base student (zero-shot CoT) is a reference, not a contender
 
 
 def test_paradigm_cluster_table():
@@ -76,14 +76,14 @@ def test_seed_finding_comes_first_and_says_what_the_seeds_cover():
 
 
 def test_paired_frame_and_summary_frame():
-    paired = report.paired_frame(SUMMARY)
+    paired = tables.paired_frame(SUMMARY)
     assert set(paired["vs"]) == {"std_cot", "std_cot_equation", "ftcot_diverse"}
     assert paired.loc[(paired["vs"] == "std_cot") & (paired["split"] == "ID"), "diff"].item() == 0.10
     # with several seeds the McNemar p is the smallest per-seed p, Bonferroni-corrected
     three = dict(SUMMARY, paired={"reference": "mind", "vs": {"std_cot": {"id": dict(cmp(0.1, 0.01), mcnemar=[
         {"seed": k, "b": 5, "c": 1, "statistic": 2.0, "p": p} for k, p in enumerate((0.2, 0.01, 0.5))])}}})
-    assert report.paired_frame(three)["p_mcnemar"].item() == 0.03
-    frame = report.summary_frame(SUMMARY)
+    assert tables.paired_frame(three)["p_mcnemar"].item() == 0.03
+    frame = tables.summary_frame(SUMMARY)
     assert frame.loc[(frame["method"] == "mind") & (frame["column"] == "forgetting"), "acc"].item() == 0.10
 
 
@@ -100,11 +100,11 @@ def test_readme_block_is_replaced_only_between_markers(tmp_path):
 def test_figures_build_from_fixture_metrics():
     by_steps = [{"method": m, "suite": s, "n_steps": k, "acc": 0.1 * k, "ci_lo": 0.0, "ci_hi": 0.5}
                 for m in ("mind", "std_cot") for s, ks in (("test_id", (2, 3, 4)), ("ood_steps", (5, 6))) for k in ks]
-    for fig in (report.accuracy_figure(SUMMARY), report.steps_figure(by_steps),
-                report.forgetting_scatter(SUMMARY)):
+    for fig in (figures.accuracy_figure(SUMMARY), figures.steps_figure(by_steps),
+                figures.forgetting_scatter(SUMMARY)):
         assert fig.axes
     logs = pd.DataFrame([{"method": "mind", "seed": 0, "step": s, "target_tokens": 100 * s, "loss": 1 / s,
                           "alpha/a": 0.6, "alpha/b": 0.4, "selected_share": 0.8, "listnet_kl": 0.1 / s,
                           "spearman_unseen": 0.5, "long_term_loss/a": 1.0, "long_term_loss/b": 2.0} for s in range(1, 5)])
-    assert report.training_curves_figure(logs).axes and report.metanet_dynamics_figure(logs).axes
-    assert report.metanet_dynamics_figure(logs.drop(columns=["alpha/a", "alpha/b"])) is None
+    assert figures.training_curves_figure(logs).axes and figures.metanet_dynamics_figure(logs).axes
+    assert figures.metanet_dynamics_figure(logs.drop(columns=["alpha/a", "alpha/b"])) is None

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from mind_lib import strategies
+from mind_lib.strategies import options, registry
 from mind_lib.formatting import IGNORE, SEPARATOR
 from mind_lib.strategies.registry import get_strategy, register_strategy, strategy_names
 from mind_lib.strategies.answer_only import AnswerOnly
@@ -143,7 +143,8 @@ def test_bad_options(name, options, match):
 
 
 def test_a_new_strategy_registers_without_touching_the_trainer(monkeypatch):
-    monkeypatch.setattr(strategies, "_REGISTRY", dict(strategies._REGISTRY))  # leave no trace for other tests
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # leave no trace for other tests
+    monkeypatch.setattr(options, "OPTIONS", dict(options.OPTIONS))
 
     @register_strategy
     class Halved(AnswerOnly):

@@ -8,7 +8,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from mind_lib.answers import extract_answer
-from mind_lib.config import TeacherSpec
+from mind_lib.params.collect import TeacherSpec
 from mind_lib.tasks.base import Example
 from mind_lib.teachers import prompts
 from mind_lib.teachers.hf import HFTeacher

@@ -20,7 +20,7 @@ from typing import Callable
 import pytest
 
 from mind_lib.answers import extract_answer
-from mind_lib.config import TeacherSpec
+from mind_lib.params.collect import TeacherSpec
 from mind_lib.tasks.base import Example
 from mind_lib.teachers.openai_compat import OpenAICompatTeacher
 from mind_lib.teachers.registry import build_teacher

@@ -10,7 +10,8 @@ from transformers import AutoModelForCausalLM
 from mind_lib.io import read_json, read_jsonl
 from mind_lib.strategies.registry import get_strategy
 from mind_lib.strategies.ftcot_diverse import FtcotDiverse
-from mind_lib.student import LoraParams, load_student
+from mind_lib.student import load_student
+from mind_lib.params.student import LoraParams
 from mind_lib.trainer import (BatchOrder, NonFiniteLossError, length_grouped_batches, plan_replay, plan_training,
                               train)
 from tests.distill_data import fast_train, make_examples, make_rows, save_tiny_student
@@ -296,7 +297,8 @@ def test_lora_run_saves_a_merged_plain_model(student_dir, tmp_path):
 
 
 def test_optimizer_is_fused_adamw_without_decay_on_gains():
-    from mind_lib.trainer import TrainParams, build_optimizer
+    from mind_lib.trainer import build_optimizer
+    from mind_lib.params.train import TrainParams
 
     model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.LayerNorm(3))
     opt = build_optimizer(model, TrainParams(budget_tokens=10, weight_decay=0.1))

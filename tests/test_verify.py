@@ -7,7 +7,7 @@ from scipy import stats as sps
 
 from mind_lib.cli import main
 from mind_lib.collect import run_collection
-from mind_lib.config import load_params
+from mind_lib.params.all import load_params
 from mind_lib.io import Paths, write_json
 from mind_lib.verify import (DISCREPANCY, OK, UNCHECKED, check_figures, dvc_md5, expected_interval,
                              lock_data_hashes, root_data_hashes, verify)

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from mind_lib.config import STORY_STEPS, WorldParams
+from mind_lib.params.world import STORY_STEPS, WorldParams
 from mind_lib.tasks.base import load_examples
 from mind_lib.tasks.world import (ALL_SPLITS, SKILLS, SPLITS_ID, SPLITS_OOD, SYMBOL, apply_op, computation_key,
                                   generate_world, load_split, make_general, save_world)

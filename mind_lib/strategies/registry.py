@@ -10,7 +10,8 @@ from mind_lib.strategies.dss import Dss
 from mind_lib.strategies.ftcot_diverse import FtcotDiverse
 from mind_lib.strategies.mcc_kd import MccKd
 from mind_lib.strategies.mind import Mind
-from mind_lib.strategies.options import OPTIONS, method_names, resolve_method
+from mind_lib.strategies import options
+from mind_lib.strategies.options import method_names, resolve_method
 from mind_lib.strategies.std_cot import StdCot
 
 _REGISTRY: dict[str, type[Strategy]] = {}
@@ -21,7 +22,7 @@ def register_strategy(cls: type[Strategy]) -> type[Strategy]:
     if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
         raise ValueError(f"strategy name {cls.name!r} is already registered by {_REGISTRY[cls.name].__name__}")
     _REGISTRY[cls.name] = cls
-    OPTIONS[cls.name] = cls.Options  # distill.methods validates its options without torch
+    options.OPTIONS[cls.name] = cls.Options  # distill.methods validates its options without torch
     return cls
 
 

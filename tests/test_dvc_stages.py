@@ -1,0 +1,124 @@
+"""The pipeline a clone can trust: each DVC stage declares exactly the code and params keys it uses, a fresh
+clone's ``dvc status`` shows no changed dependency, a docstring edit in one stage's module reruns that stage only,
+profiles reach DVC as ``-S`` overrides, and a profile never writes into the repository's outputs unseen."""
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.dvc_deps import ROOT, stage_code
+from mind_lib.config import _deep_merge, dvc_overrides, read_profile, read_yaml
+
+DVC = [sys.executable, "-m", "dvc"]
+STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+def _notebook(stage: dict) -> str | None:
+    parts = stage["cmd"].split()
+    return parts[2] if parts[:2] == ["mind", "notebook"] else None
+
+
+def _names(items) -> list[str]:
+    return [next(iter(i)) if isinstance(i, dict) else i for i in items]
+
+
+@pytest.mark.parametrize("name", list(STAGES))
+def test_stage_declares_exactly_the_code_it_runs(name):
+    stage = STAGES[name]
+    code = sorted(d for d in stage["deps"] if d.startswith(("mind_lib/", "notebooks/")))
+    assert code == stage_code(name, _notebook(stage)), f"dvc.yaml stage {name}: deps differ from its import closure"
+
+
+@pytest.mark.parametrize("name", list(STAGES))
+def test_stage_declares_exactly_the_params_it_reads(name):
+    module = importlib.import_module(f"mind_lib.stages.{name}")
+    assert _names(STAGES[name]["params"]) == list(module.PARAMS)
+
+
+def test_a_stage_cannot_read_an_undeclared_key(smoke_root):
+    from mind_lib.stages import evaluate
+
+    params, _ = evaluate.load()
+    assert params.distill.runs
+    with pytest.raises(AttributeError, match="distill.train is not among this stage's params"):
+        params.distill.train
+
+
+def test_report_module_is_a_dependency_of_the_report_stage_only():
+    assert [n for n, s in STAGES.items() if "mind_lib/report.py" in s["deps"]] == ["report"]
+
+
+def _clone(tmp_path: Path) -> Path:
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    return clone
+
+
+def _changed_deps(clone: Path) -> dict[str, list[str]]:
+    out = subprocess.run([*DVC, "status", "--json"], cwd=clone, capture_output=True, text=True, check=True).stdout
+    changed = {}
+    for stage, entries in json.loads(out or "{}").items():
+        for entry in entries:
+            if isinstance(entry, dict) and ("changed deps" in entry):
+                changed[stage] = sorted(entry["changed deps"])
+    return changed
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_fresh_clone_has_no_changed_dependency_and_a_docstring_edit_reruns_one_stage(tmp_path):
+    clone = _clone(tmp_path)
+    assert _changed_deps(clone) == {}, "a fresh clone's dvc status must list missing outputs only"
+    report = clone / "mind_lib" / "report.py"
+    text = report.read_text()
+    report.write_text(text.replace('"""', '"""Edited: ', 1))
+    assert _changed_deps(clone) == {"report": ["mind_lib/report.py"]}
+
+
+def test_profile_overrides_reach_dvc_as_hydra_overrides(tmp_path):
+    """``mind exp`` passes each profile override as ``-S``: DVC's rewrite of params.yaml must equal the merge."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(ROOT / "params.yaml", repo / "params.yaml")
+    (repo / "dvc.yaml").write_text("stages:\n  s:\n    cmd: echo\n    params: [world]\n")
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run([*DVC, "init", "-q"], cwd=repo, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "init"], cwd=repo,
+                   check=True)
+    expected = read_yaml(ROOT / "params.yaml")
+    for name in ("real", "paper", "classic", "smoke"):
+        profile = read_profile(ROOT / "params.yaml", name)
+        expected = _deep_merge(expected, profile)
+        args = [a for o in dvc_overrides(profile) for a in ("-S", o)]
+        subprocess.run([*DVC, "exp", "run", *args], cwd=repo, check=True, capture_output=True)
+        assert read_yaml(repo / "params.yaml") == expected, name
+
+
+def test_a_profile_is_refused_where_it_would_write_tracked_outputs(monkeypatch):
+    from mind_lib.stages import world
+
+    monkeypatch.setenv("MIND_PROFILE", "smoke")
+    monkeypatch.delenv("MIND_OUT_ROOT", raising=False)
+    with pytest.raises(ValueError, match="make exp PROFILE=smoke"):
+        world.load()
+
+
+def test_params_yaml_has_no_comments_to_lose():
+    """DVC rewrites params.yaml on ``dvc exp run -S``: the documentation lives in the models (mind params --explain)."""
+    assert not [line for line in (ROOT / "params.yaml").read_text().splitlines() if line.lstrip().startswith("#")]
+
+
+def test_readme_results_block_is_current():
+    """README's block is what ``mind results`` writes from the committed summary (refresh: make results)."""
+    from mind_lib.report import readme_block
+
+    summary = json.loads((ROOT / "reports" / "metrics" / "summary.json").read_text())
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- results:start -->", 1)[1].split("<!-- results:end -->", 1)[0]
+    assert block.strip() == readme_block(summary).strip(), "README results block is stale: run `make results`"
