@@ -78,3 +78,34 @@ def stage_code(stage: str, notebook: str | None) -> list[str]:
     """The code files of a stage run by ``mind <stage>`` or ``mind notebook <notebook>``."""
     entries = [DISPATCHER, f"mind_lib/stages/{stage}.py"] + ([f"notebooks/{notebook}.ipynb"] if notebook else [])
     return sorted(closure(entries))
+
+
+def write_deps(dvc_yaml: Path = ROOT / "dvc.yaml") -> None:
+    """Rewrite each stage's code deps in dvc.yaml to its import closure, in place (data deps, comments and the
+    rest of the file as they are): ``python -m tests.dvc_deps`` after an import changed."""
+    import yaml
+
+    stages = yaml.safe_load(dvc_yaml.read_text())["stages"]
+    lines, out, stage, in_deps = dvc_yaml.read_text().splitlines(), [], None, False
+    for line in lines:
+        if line.startswith("  ") and not line.startswith("   ") and line.rstrip().endswith(":"):
+            stage = line.strip()[:-1]
+        if line == "    deps:":
+            in_deps = True
+            parts = stages[stage]["cmd"].split()
+            notebook = parts[2] if parts[:2] == ["mind", "notebook"] else None
+            data = [d for d in stages[stage]["deps"] if not d.startswith(("mind_lib/", "notebooks/"))]
+            code = ([f"notebooks/{notebook}.ipynb"] if notebook else []) + [
+                c for c in stage_code(stage, notebook) if not c.endswith(".ipynb")]
+            out.append(line)
+            out.extend(f"      - {d}" for d in code + data)
+            continue
+        if in_deps and line.startswith("      - "):
+            continue
+        in_deps = False
+        out.append(line)
+    dvc_yaml.write_text("\n".join(out) + "\n")
+
+
+if __name__ == "__main__":
+    write_deps()

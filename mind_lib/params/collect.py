@@ -64,7 +64,7 @@ class TeacherSpec(Section):
         if self.style is not None and self.style not in STYLES:
             raise ValueError(f"teacher {self.name!r}: unknown style {self.style!r}; allowed: {', '.join(STYLES)}")
         # A builtin teacher reads no options, so any would be silently ignored; the hf and openai backends
-        # check theirs against their constructors when they are built (``registry.spec_kwargs``).
+        # check theirs against their constructors when they are built (``teachers.base.spec_kwargs``).
         if self.backend == "builtin" and self.options:
             raise ValueError(f"teacher {self.name!r}: unknown option(s) {sorted(self.options)} for backend "
                              f"'builtin'; allowed options: none (its settings are the fields style, paradigms, error_rate, "

@@ -9,11 +9,11 @@ from mind_lib.config import Section
 
 from mind_lib.params.train import TrainParams
 from mind_lib.strategies.options import validate_method
+from mind_lib.styles import PARADIGMS
 
 # params.yaml's default runs; answer_only (the label-only baseline) is left to the paper profile because at
 # equal target tokens it needs ~5x a CoT run's wall time
-DEFAULT_RUNS = ["std_cot_formal", "std_cot_intuitive", "std_cot_decomposition", "std_cot_planning", "std_cot_analogy",
-                "std_cot_socratic", "std_cot_contrastive", "std_cot_counterfactual", "ftcot_diverse", "mcc_kd", "mind"]
+DEFAULT_RUNS = [*(f"std_cot_{p}" for p in PARADIGMS), "ftcot_diverse", "mcc_kd", "mind"]
 
 
 class DistillParams(Section):
