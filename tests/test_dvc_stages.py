@@ -42,6 +42,17 @@ def test_stage_declares_exactly_the_params_it_reads(name):
     assert _names(STAGES[name]["params"]) == list(module.PARAMS)
 
 
+@pytest.mark.parametrize("name", list(STAGES))
+def test_every_declared_param_is_written_in_params_yaml(name):
+    """DVC refuses a stage whose params key params.yaml does not spell out (a model default is not enough)."""
+    raw = read_yaml(ROOT / "params.yaml")
+    for key in _names(STAGES[name]["params"]):
+        node = raw
+        for part in key.split("."):
+            assert isinstance(node, dict) and part in node, f"stage {name}: {key} is not in params.yaml"
+            node = node[part]
+
+
 def test_a_stage_cannot_read_an_undeclared_key(smoke_root):
     from mind_lib.stages import evaluate
 
@@ -170,3 +181,27 @@ def test_report_rebuilds_on_a_clone_without_models(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], cwd=clone, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     assert (clone / "reports" / "results.md").read_text() == (ROOT / "reports" / "results.md").read_text()
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_readme_experiment_command_changes_only_params_lock_and_outputs(tmp_path):
+    """`make exp PROFILE=smoke` (= `mind exp smoke`) from a fresh clone and a plain shell (no activated venv):
+    the experiment runs, and afterwards only params.yaml, dvc.lock and the stages' declared outputs differ from
+    the commit; README and every other tracked file are as committed."""
+    import os
+
+    clone = _clone(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("MIND_PROFILE", "MIND_OUT_ROOT", "VIRTUAL_ENV")}
+    env.update(PYTHONPATH=str(clone), PATH="/usr/bin:/bin", OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-m", "mind_lib.cli", "exp", "smoke"], cwd=clone, env=env,
+                          capture_output=True, text=True, timeout=1500)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-5000:]
+    changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=clone, capture_output=True,
+                             text=True, check=True).stdout.split("\n")
+    changed = sorted(line[3:] for line in changed if line.strip())
+    outputs = [o for stage in STAGES.values() for o in _declared_outputs(stage)]
+    stray = [f for f in changed if f not in ("params.yaml", "dvc.lock")
+             and not any(f == o or f.startswith(o.rstrip("/") + "/") for o in outputs)]
+    assert "params.yaml" in changed and not stray, stray
+    assert read_yaml(clone / "params.yaml") == _deep_merge(read_yaml(ROOT / "params.yaml"),
+                                                           read_profile(ROOT / "params.yaml", "smoke"))
