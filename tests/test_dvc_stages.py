@@ -77,8 +77,11 @@ def _changed_deps(clone: Path) -> dict[str, list[str]]:
     changed = {}
     for stage, entries in json.loads(out or "{}").items():
         for entry in entries:
-            if isinstance(entry, dict) and ("changed deps" in entry):
-                changed[stage] = sorted(entry["changed deps"])
+            # a dependency another stage makes (data/world, models/...) is only missing on a clone ("deleted")
+            modified = sorted(d for d, state in (entry.get("changed deps") or {}).items() if state != "deleted") \
+                if isinstance(entry, dict) else []
+            if modified:
+                changed[stage] = modified
     return changed
 
 
