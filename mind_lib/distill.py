@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 
-from mind_lib.params.distill import DistillParams
+from mind_lib.params.distill import DistillParams, run_pairs
 from mind_lib.params.student import StudentParams
 from mind_lib.params.train import TrainParams
 from mind_lib.pretrain import general_items
@@ -156,7 +156,7 @@ def run_grid(params, paths, progress: bool = True) -> list[dict]:
     digest = folder_digest(student_path)
     world = world_fingerprint(paths.world)
     jobs = [dict(method=m, seed=s, paths=paths, cfg=cfg, student=student, student_path=student_path,
-                 base_digest=digest, world=world, threads=threads) for m in cfg.runs for s in cfg.seeds]
+                 base_digest=digest, world=world, threads=threads) for m, s in run_pairs(cfg)]
     # longest first (LPT): a costly run started last would leave the other cores idle at the end
     cost = {m: get_strategy(m, cfg.methods.get(m)).relative_cost for m in cfg.runs}
     order = sorted(range(len(jobs)), key=lambda i: -cost[jobs[i]["method"]])  # stable: grid order among equals

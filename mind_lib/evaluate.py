@@ -161,8 +161,10 @@ def _model_device(model) -> torch.device:
 
 
 def _generate_batch(model, tokenizer, seqs: Sequence[Sequence[int]], max_new_tokens: int, stop_at_answer: bool,
-                    pad_id: int, eos: set[int]) -> list[list[int]]:
-    """Greedy continuations (token ids, eos excluded) of one batch of prompt ids.
+                    pad_id: int, eos: set[int], temperature: float = 0.0,
+                    generator: torch.Generator | None = None) -> list[list[int]]:
+    """Greedy continuations (token ids, eos excluded) of one batch of prompt ids; with ``temperature`` > 0, samples
+    from the softmax of the logits / temperature (``generator``: the seeded stream).
 
     Shapes: ``ids``/``positions`` ``(B, T)`` the left-padded prompts and their position ids (pads take
     no position, so a left-padded row is numbered as if it were alone); ``mask`` ``(b, T + step)`` with
@@ -182,7 +184,11 @@ def _generate_batch(model, tokenizer, seqs: Sequence[Sequence[int]], max_new_tok
     for step in range(max_new_tokens):
         logits = model(input_ids=step_input, attention_mask=mask, position_ids=step_pos, use_cache=True,
                        logits_to_keep=1, **{cache_kw: cache}).logits[:, -1]
-        tokens = logits.argmax(dim=-1)  # (b,)
+        if temperature > 0:
+            probs = torch.softmax(logits.float() / temperature, dim=-1)
+            tokens = torch.multinomial(probs, 1, generator=generator).squeeze(-1)  # (b,)
+        else:
+            tokens = logits.argmax(dim=-1)  # (b,)
         keep = []
         for j, tok in enumerate(tokens.tolist()):
             row = rows[j]
@@ -206,7 +212,7 @@ def _generate_batch(model, tokenizer, seqs: Sequence[Sequence[int]], max_new_tok
 
 @torch.inference_mode()
 def generate_batched(model, tokenizer, prompts: Sequence[str], max_new_tokens: int, batch_size: int,
-                     stop_at_answer: bool = True) -> list[str]:
+                     stop_at_answer: bool = True, temperature: float = 0.0, seed: int = 0) -> list[str]:
     """Greedy continuations of ``prompts`` (decoded, prompt excluded), in the order of ``prompts``.
 
     Prompts are encoded as in training (``prompt_ids``), sorted by length, decoded ``batch_size`` at a
@@ -215,6 +221,8 @@ def generate_batched(model, tokenizer, prompts: Sequence[str], max_new_tokens: i
     stops at eos, after ``max_new_tokens`` tokens, or, with ``stop_at_answer``, once its answer
     sentence is complete (``answer_line_end``); its text is then cut right after that sentence
     (``trim_to_answer``), which drops the one token a sentence ending in "digit." waits for.
+    ``temperature`` > 0 samples instead (one CPU generator seeded by ``seed``: the same prompts, batch size and
+    seed give the same samples).
     """
     if batch_size < 1 or max_new_tokens < 1:
         raise ValueError(f"batch_size and max_new_tokens must be >= 1, got {batch_size} and {max_new_tokens}")
@@ -227,18 +235,49 @@ def generate_batched(model, tokenizer, prompts: Sequence[str], max_new_tokens: i
     eos = _eos_ids(model, tokenizer)
     order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i]))  # longest first: peak memory shows at once
     texts: list[str] = [""] * len(seqs)
+    generator = torch.Generator(device=_model_device(model)).manual_seed(seed) if temperature > 0 else None
     was_training = model.training
     model.eval()
     try:
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
             continuations = _generate_batch(model, tokenizer, [seqs[i] for i in chunk], max_new_tokens,
-                                            stop_at_answer, pad_id, eos)
+                                            stop_at_answer, pad_id, eos, temperature, generator)
             for i, text in zip(chunk, tokenizer.batch_decode(continuations, skip_special_tokens=True)):
                 texts[i] = trim_to_answer(text) if stop_at_answer else text
     finally:
         model.train(was_training)
     return texts
+
+
+def majority_vote(answers: Sequence[str | None]) -> str | None:
+    """The most frequent answer (ties: the one sampled first); None when no sample gave an answer."""
+    from collections import Counter
+
+    given = [a for a in answers if a is not None]
+    if not given:
+        return None
+    counts = Counter(given)
+    best = max(counts.values())
+    return next(a for a in given if counts[a] == best)
+
+
+def self_consistency_suite(model, tokenizer, examples: Sequence[Example], prompt_fn: Callable[[str], str],
+                           max_new_tokens: int, batch_size: int, k: int, temperature: float, seed: int) -> list[dict]:
+    """Self-consistency (Wang et al., 2023): ``k`` sampled rationales per question and a majority vote over their
+    answers. Rows are prediction rows (``output``: the first sample with the voted answer) plus ``answers``."""
+    prompts = [prompt_fn(e.question) for e in examples for _ in range(k)]
+    outputs = generate_batched(model, tokenizer, prompts, max_new_tokens, batch_size, stop_at_answer=True,
+                               temperature=temperature, seed=seed)
+    rows = []
+    for i, e in enumerate(examples):
+        samples = outputs[i * k:(i + 1) * k]
+        answers = [extract_answer(o, e.kind) for o in samples]
+        vote = majority_vote(answers)
+        row = score_output(e, next((o for o, a in zip(samples, answers) if a == vote), samples[0]))
+        row.update(pred_answer=vote, correct=answers_match(vote, e.answer, e.kind), answers=answers)
+        rows.append(row)
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,9 +317,14 @@ def _evaluate_job(job: dict) -> tuple[str, int, str]:
     cfg, paths = job["cfg"], job["paths"]
     model, tokenizer = load_student(job["model_dir"])
     prompt = get_strategy(job["prompt_method"]).prompt
-    rows = evaluate_suite(model, tokenizer, load_split(paths.world, job["suite"]), prompt, cfg.max_new_tokens,
-                          cfg.batch_size)
-    save_prediction_file(paths.prediction_file(job["method"], job["seed"], job["suite"]), rows, job["record"])
+    examples = load_split(paths.world, job["suite"])
+    if job.get("self_consistency"):
+        sc = cfg.self_consistency
+        rows = self_consistency_suite(model, tokenizer, examples, prompt, cfg.max_new_tokens, cfg.batch_size, sc.k,
+                                      sc.temperature, sc.seed)
+    else:
+        rows = evaluate_suite(model, tokenizer, examples, prompt, cfg.max_new_tokens, cfg.batch_size)
+    save_prediction_file(job["path"], rows, job["record"])
     return job["method"], job["seed"], job["suite"]
 
 
@@ -310,6 +354,7 @@ def evaluate_runs(params, paths, progress: bool = True) -> dict:
     (atomically). No prediction file is deleted: those of runs or suites no longer configured stay on disk but
     are left out of the summary.
     """
+    from mind_lib.params.distill import run_pairs
     from mind_lib.parallel import run_jobs
     from mind_lib.stats import BASE_METHOD, build_summary
     from mind_lib.strategies.registry import get_strategy
@@ -320,26 +365,32 @@ def evaluate_runs(params, paths, progress: bool = True) -> dict:
     world = world_fingerprint(paths.world)
     # the base student is asked like an answer-only student: question -> answer line
     students = [dict(method=BASE_METHOD, seed=0, model_dir=paths.base_student, prompt_method="answer_only")]
-    for method in params.distill.runs:
-        for seed in params.distill.seeds:
-            folder = paths.run_dir(method, seed)
-            if not (folder / "config.json").exists():
-                raise FileNotFoundError(f"{folder}: no trained student; run the distill stage first")
-            check_trained_on(folder, world, paths.world)
-            students.append(dict(method=method, seed=seed, model_dir=folder, prompt_method=method))
+    for method, seed in run_pairs(params.distill):
+        folder = paths.run_dir(method, seed)
+        if not (folder / "config.json").exists():
+            raise FileNotFoundError(f"{folder}: no trained student; run the distill stage first")
+        check_trained_on(folder, world, paths.world)
+        students.append(dict(method=method, seed=seed, model_dir=folder, prompt_method=method))
     for suite in cfg.suites:
         if not paths.world_split(suite).exists():
             load_split(paths.world, suite)  # raises, saying which stage writes it
     models = {(s["method"], s["seed"]): folder_digest(s["model_dir"]) for s in students}  # once per student
     questions = {suite: file_digest(paths.world_split(suite)) for suite in cfg.suites}
+    sc = cfg.self_consistency
     jobs, skipped = [], 0
-    for job in evaluation_jobs(students, cfg.suites):
+    for job in evaluation_jobs(students, cfg.suites) + [dict(j, self_consistency=True) for j in evaluation_jobs(
+            students, sc.suites if sc else [])]:
         record = prediction_record(models[job["method"], job["seed"]], questions[job["suite"]],
                                    get_strategy(job["prompt_method"]).prompt, cfg.max_new_tokens)
-        if predictions_finished(paths.prediction_file(job["method"], job["seed"], job["suite"]), record):
+        if job.get("self_consistency"):  # sampled: the batch composition is part of the stream
+            record |= {"self_consistency": sc.model_dump() | {"batch_size": cfg.batch_size}}
+            path = paths.self_consistency_file(job["method"], job["seed"], job["suite"])
+        else:
+            path = paths.prediction_file(job["method"], job["seed"], job["suite"])
+        if predictions_finished(path, record):
             skipped += 1
         else:
-            jobs.append(dict(job, record=record, cfg=cfg, paths=paths))
+            jobs.append(dict(job, record=record, path=path, cfg=cfg, paths=paths))
     message = (f"evaluate: {len(jobs)} (student, suite) pairs to decode, {skipped} skipped (finished with the same "
                f"model, questions, prompt and decoding settings)")
     log.info(message)
@@ -349,6 +400,20 @@ def evaluate_runs(params, paths, progress: bool = True) -> dict:
     keys = [(s["method"], s["seed"], suite) for s in students for suite in cfg.suites]
     tree = load_prediction_tree(paths.predictions, keys)
     summary = build_summary(tree, reference=cfg.reference, n_boot=cfg.n_boot)  # no reference rows: no "paired"
+    if sc:
+        sc_tree = {(s["method"], s["seed"], suite): load_predictions(paths.self_consistency_file(s["method"], s["seed"],
+                                                                                                  suite))
+                   for s in students for suite in sc.suites}
+        summary["self_consistency"] = {"k": sc.k, "temperature": sc.temperature,
+                                       **build_summary(sc_tree, reference=cfg.reference, n_boot=cfg.n_boot)}
+    train_rows = paths.rationale_file("train")
+    if train_rows.exists():  # which perspective each student writes, and how well (mind_lib/perspectives.py)
+        from mind_lib.perspectives import opening_owners, perspective_split
+        from mind_lib.rationales import load_rationales
+        from mind_lib.tasks.world import SPLITS_OOD
+
+        owners = opening_owners(load_rationales(train_rows))
+        summary["perspectives"] = perspective_split(tree, owners, {"id": ["test_id"], "ood": list(SPLITS_OOD)})
     from mind_lib.machine import machine_info
 
     summary["machine"] = machine_info()  # what a CPU result depends on: a rerun elsewhere can be traced

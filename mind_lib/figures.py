@@ -66,15 +66,14 @@ def difficulty_figure(selection: dict) -> plt.Figure:
     return fig
 
 
-def training_logs(paths, runs: Sequence[str], seeds: Sequence[int]) -> pd.DataFrame:
-    """Every run's training log (``Paths.training_record``) train rows, with ``method`` and ``seed`` columns."""
+def training_logs(paths, pairs) -> pd.DataFrame:
+    """The train rows of each (method, seed) run's log (``Paths.training_record``), with ``method`` and ``seed``."""
     from mind_lib.io import read_jsonl
 
     frames = []
-    for method in runs:
-        for seed in seeds:
-            rows = [r for r in read_jsonl(paths.training_record(method, seed) / "log.jsonl") if r.get("event") == "train"]
-            frames.append(pd.DataFrame(rows).assign(method=method, seed=seed))
+    for method, seed in pairs:
+        rows = [r for r in read_jsonl(paths.training_record(method, seed) / "log.jsonl") if r.get("event") == "train"]
+        frames.append(pd.DataFrame(rows).assign(method=method, seed=seed))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

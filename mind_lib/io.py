@@ -417,6 +417,11 @@ class Paths:
         """The rationale rows distillation reads for one split: ``data/rationales/<split>.jsonl``."""
         return self.rationales / f"{split}.jsonl"
 
+    def self_consistency_file(self, method: str, seed: int, suite: str) -> Path:
+        """Self-consistency rows of one (student, suite): ``reports/predictions/<method>/seed<k>/self_consistency/
+        <suite>.jsonl`` (beside the greedy ones, out of ``prediction_files``' reach)."""
+        return prediction_file(self.predictions, method, seed, suite).parent / "self_consistency" / f"{suite}.jsonl"
+
     def prediction_file(self, method: str, seed: int, suite: str) -> Path:
         """``reports/predictions/<method>/seed<k>/<suite>.jsonl`` (``prediction_file``)."""
         return prediction_file(self.predictions, method, seed, suite)

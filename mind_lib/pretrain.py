@@ -30,6 +30,18 @@ def general_items(examples: Sequence[Example]) -> list[TextItem]:
             for e in examples]
 
 
+def pretrain_items(examples: Sequence[Example], texts: Sequence[str]) -> list[TextItem]:
+    """What the tiny student pretrains on: the general suite's items and the plain texts (language modelling)."""
+    return general_items(examples) + [TextItem(f"text-{i}", TEXT_PERSPECTIVE, "", t) for i, t in enumerate(texts)]
+
+
+def pretrain_tokenizer(student: StudentParams, items: Sequence[TextItem], vocab_texts: Sequence[str] = ()):
+    """The tiny student's word-level tokenizer: the words of its pretraining items and of ``vocab_texts``."""
+    return train_word_tokenizer([f"{it.prompt} {it.target}" for it in items] + list(vocab_texts),
+                                vocab_size=student.vocab_size, min_frequency=student.min_frequency,
+                                max_len=student.max_len)
+
+
 def pretrain_student(out_dir: str | os.PathLike, *, examples: Sequence[Example], texts: Sequence[str],
                      student: StudentParams, params: TrainParams, vocab_texts: Sequence[str] = (),
                      eval_examples: Sequence[Example] | None = None, resume: bool = False) -> dict:
@@ -45,11 +57,8 @@ def pretrain_student(out_dir: str | os.PathLike, *, examples: Sequence[Example],
         raise ValueError(f"student.source is {student.source!r}: the student is loaded from {student.path}, "
                          f"there is nothing to pretrain (set source: tiny for the embedded student)")
     answers = AnswerOnly()  # the plain mean loss; the items are built by general_items
-    items = general_items(examples) + [TextItem(f"text-{i}", TEXT_PERSPECTIVE, "", t)
-                                                for i, t in enumerate(texts)]
-    tokenizer = train_word_tokenizer([f"{it.prompt} {it.target}" for it in items] + list(vocab_texts),
-                                     vocab_size=student.vocab_size, min_frequency=student.min_frequency,
-                                     max_len=student.max_len)
+    items = pretrain_items(examples, texts)
+    tokenizer = pretrain_tokenizer(student, items, vocab_texts)
     model = build_tiny_student(student, tokenizer)
     train_set = build_item_set(tokenizer, items, student.max_len)
     eval_set = (build_item_set(tokenizer, general_items(eval_examples), student.max_len)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mind_lib.stats import SIGNIFICANCE_LEVEL
+from mind_lib.stats import SIGNIFICANCE_LEVEL, preregistered_comparison
 from mind_lib.tables import metric_entry, paired_frame
 
 
@@ -46,6 +46,13 @@ def findings(summary: dict, alpha: float = SIGNIFICANCE_LEVEL) -> list[str]:
     """Plain-language statements of what the numbers show, computed (never typed), including where MIND loses."""
     methods = summary["methods"]
     out = [seed_finding(methods)]
+    pre = preregistered_comparison(summary)
+    if pre:
+        out.append(f"Pre-registered test (docs/method.md §6; OOD pooled, greedy, paired bootstrap over question x "
+                   f"seed): {pre['reference']} minus the strongest control, {pre['control']} (of "
+                   f"{', '.join(pre['candidates'])}), is {100 * pre['diff']:+.1f} points [95% CI "
+                   f"{100 * pre['ci95'][0]:+.1f}, {100 * pre['ci95'][1]:+.1f}], p = {pre['p']:.3f}: {pre['verdict']} "
+                   f"at alpha {pre['alpha']} ({pre['seeds'][pre['reference']]} and {pre['seeds'][pre['control']]} seeds).")
     paired = paired_frame(summary)
     for split, keys in (("ID", ("id",)), ("OOD mean", ("ood", "mean")), ("general", ("general",))):
         scored = {m: metric_entry(e, keys)["acc"] for m, e in methods.items() if metric_entry(e, keys)}
@@ -92,10 +99,18 @@ def readme_block(summary: dict) -> str:
     return comparison_markdown(summary) + "\n\n" + "\n".join(f"- {n}" for n in findings(summary))
 
 
-def results_markdown(summary: dict, latent: dict, label: str) -> str:
-    """``reports/results.md``: the table, the findings, the paired comparisons and the paradigm clusters."""
+def results_markdown(summary: dict, latent: dict, label: str, exposure: str) -> str:
+    """``reports/results.md``: the table, the findings, the paired comparisons, exposure per method,
+    self-consistency, the per-perspective split and the paradigm clusters."""
+    from mind_lib.tables import perspective_markdown, self_consistency_markdown
+
     paired = paired_frame(summary)
-    clusters = paradigm_cluster_markdown(latent)
-    return (f"# Results ({label})\n\n{readme_block(summary)}\n\n## Paired comparisons\n\n"
-            + (paired.round(4).to_markdown(index=False) if len(paired) else "(no reference method)") + "\n"
-            + (f"\n## Paradigm clusters\n\n{clusters}\n" if clusters else ""))
+    sections = [("Paired comparisons", paired.round(4).to_markdown(index=False) if len(paired) else
+                 "(no reference method)"),
+                ("Exposure: target tokens, optimizer steps and epochs per run", exposure),
+                ("Self-consistency", self_consistency_markdown(summary)),
+                ("Which perspective each student writes (ID)", perspective_markdown(summary, "id")),
+                ("Which perspective each student writes (OOD)", perspective_markdown(summary, "ood")),
+                ("Paradigm clusters", paradigm_cluster_markdown(latent))]
+    return (f"# Results ({label})\n\n{readme_block(summary)}\n"
+            + "".join(f"\n## {title}\n\n{body}\n" for title, body in sections if body))

@@ -378,3 +378,32 @@ def accuracy_by_steps(predictions: Predictions, n_boot: int = 2000, seed: int = 
                               "seeds": len(sub.seeds), "acc": block["acc"], "ci_lo": block["ci95"][0],
                               "ci_hi": block["ci95"][1], "acc_std": block.get("acc_std")})
     return table
+
+
+def preregistered_comparison(summary: Mapping, reference: str = REFERENCE_METHOD,
+                             alpha: float = SIGNIFICANCE_LEVEL) -> dict | None:
+    """The pre-registered test (docs/method.md §6): ``reference`` against the strongest control, on the OOD splits
+    pooled, greedy decoding. The control is whichever of MCC-KD, ``ftcot_diverse`` and the best single-paradigm
+    student (``std_cot_<paradigm>``, the highest seed-mean OOD mean: chosen after the run, the harshest choice for
+    the reference) has the highest seed-mean OOD mean. Paired bootstrap over (question, seed), two-sided, at
+    ``alpha``. None without the reference's paired block or any control."""
+    from mind_lib.styles import PARADIGMS
+
+    methods, paired = summary.get("methods", {}), (summary.get("paired") or {})
+    if paired.get("reference") != reference:
+        return None
+    ood = {m: e["ood"]["mean"]["acc"] for m, e in methods.items() if e.get("ood", {}).get("mean")}
+    singles = {m: a for m, a in ood.items() if m in {f"std_cot_{p}" for p in PARADIGMS}}
+    controls = {m: ood[m] for m in ("mcc_kd", "ftcot_diverse") if m in ood}
+    if singles:
+        best_single = max(singles, key=singles.get)
+        controls[best_single] = singles[best_single]
+    controls = {m: a for m, a in controls.items() if m in paired.get("vs", {})}
+    if not controls:
+        return None
+    control = max(controls, key=controls.get)
+    cmp = paired["vs"][control]["ood"]["pooled"]
+    verdict = ("better" if cmp["diff"] > 0 else "worse") if cmp["p_bootstrap"] < alpha else "no difference detected"
+    return {"reference": reference, "control": control, "candidates": sorted(controls), "n": cmp["n"],
+            "diff": cmp["diff"], "ci95": cmp["ci95"], "p": cmp["p_bootstrap"], "alpha": alpha, "verdict": verdict,
+            "seeds": {m: len(methods[m].get("seeds", [])) for m in (reference, control)}}

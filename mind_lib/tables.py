@@ -115,3 +115,51 @@ def latent_frame(latent: Mapping):
             for m, layers in per_model.items() for layer, vals in layers.items()]
     return pd.DataFrame(rows, columns=["method", "layer", *LAYER_KEYS[:4]])
 
+
+
+# ---------------------------------------------------------------------------------------------
+# exposure, self-consistency and the per-perspective split
+
+
+def exposure_markdown(summaries: dict[str, list[dict]]) -> str:
+    """Per method (its runs' ``training/summary.json``, one per seed): target tokens, optimizer steps and epochs,
+    the mean over seeds; equal exposure means the first two columns agree across methods."""
+    lines = ["| method | seeds | target tokens | optimizer steps | epochs |", "|---|---|---|---|---|"]
+    for method, runs in summaries.items():
+        mean = {k: sum(r[k] for r in runs) / len(runs) for k in ("target_tokens", "steps", "epochs")}
+        lines.append(f"| {method} | {len(runs)} | {mean['target_tokens']:,.0f} | {mean['steps']:,.0f} | "
+                     f"{mean['epochs']:.2f} |")
+    return "\n".join(lines)
+
+
+def self_consistency_markdown(summary: dict) -> str | None:
+    """Greedy vs self-consistency accuracy (mean [95% CI] in %) on the suites decoded both ways, or None."""
+    sc = summary.get("self_consistency")
+    if not sc:
+        return None
+    cols = [(c, keys) for c, keys in COLUMNS if any(metric_entry(e, keys) for e in sc["methods"].values())]
+    head = " | ".join(f"{c} greedy | {c} SC" for c, _ in cols)
+    lines = [f"Self-consistency: k = {sc['k']} samples at temperature {sc['temperature']}, majority vote.", "",
+             f"| method | {head} |", "|---|" + "---|" * (2 * len(cols))]
+
+    def cell(block):
+        return f"{100 * block['acc']:.1f} [{100 * block['ci95'][0]:.1f}, {100 * block['ci95'][1]:.1f}]" if block else ""
+
+    for method, entry in sc["methods"].items():
+        greedy = summary["methods"].get(method, {})
+        lines.append(f"| {method} | " + " | ".join(f"{cell(metric_entry(greedy, k))} | {cell(metric_entry(entry, k))}"
+                                                   for _, k in cols) + " |")
+    return "\n".join(lines)
+
+
+def perspective_markdown(summary: dict, group: str = "id", top: int = 3) -> str | None:
+    """Per method: the perspectives it writes most on ``group`` (id or ood), each with its share and accuracy."""
+    split = summary.get("perspectives")
+    if not split:
+        return None
+    lines = [f"| method | perspectives written on {group.upper()} (share, accuracy) |", "|---|---|"]
+    for method, groups in sorted(split.items()):
+        written = list(groups.get(group, {}).items())[:top]
+        lines.append(f"| {method} | " + "; ".join(f"{p} {100 * v['share']:.0f}% ({100 * v['acc']:.0f}%)"
+                                                   for p, v in written) + " |")
+    return "\n".join(lines)

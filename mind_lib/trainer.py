@@ -77,29 +77,73 @@ def length_grouped_batches(lengths, batch_size: int, group_size: int, seed: int,
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
+def token_batches(unit_lengths, unit_tokens, batch_tokens: int, group_size: int, seed: int,
+                  epoch: int) -> list[np.ndarray]:
+    """One epoch's batches of units (indices into ``unit_lengths``) holding about ``batch_tokens`` target tokens
+    each: every unit exactly once.
+
+    As ``length_grouped_batches`` (shuffle, buckets sorted by length, batches shuffled), but a batch closes when
+    adding the next unit would take its target tokens further from its goal than they are. The goal is
+    ``batch_tokens`` minus what the batches before it overshot (error diffusion), so the batches hold
+    ``batch_tokens`` on average even when a unit is half a batch, and a budget of target tokens is the same number
+    of optimizer steps for every method, one rationale per item or a question's every trajectory per unit
+    (docs/method.md §3).
+    """
+    lengths, tokens = np.asarray(unit_lengths), np.asarray(unit_tokens)
+    rng = np.random.default_rng([seed, epoch])
+    perm = rng.permutation(len(lengths))
+    per_batch = max(1, round(batch_tokens / max(1.0, float(tokens.mean()))))
+    bucket = per_batch * group_size
+    # the units in bucket order (each bucket sorted by length); a batch may run on into the next bucket, so only
+    # the epoch's last batch can fall short
+    stream = np.concatenate([part[np.argsort(-lengths[part], kind="stable")]
+                             for part in (perm[s:s + bucket] for s in range(0, len(perm), bucket))])
+    batches, current, held, over = [], [], 0, 0  # over: target tokens the closed batches hold beyond batch_tokens
+    for u in stream:
+        goal = batch_tokens - over
+        if current and abs(held + tokens[u] - goal) > abs(held - goal):
+            batches.append(np.array(current))
+            over += held - batch_tokens
+            current, held = [], 0
+        current.append(u)
+        held += tokens[u]
+    batches.append(np.array(current))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
 class BatchOrder:
     """The endless stream of batches, epoch after epoch; batch ``g`` of the stream on demand.
 
     ``units``: groups of item indices that always share a batch (a question's trajectories, for the
     whole-question methods); batches are then built over units, ``batch_size`` items per batch on average
     (``max(1, round(batch_size * units / items))`` units), and expanded to their items.
+    ``batch_tokens`` (with ``target_counts``, the items' target tokens): batches of about that many target tokens
+    instead (``token_batches``).
     """
 
-    def __init__(self, lengths, batch_size: int, group_size: int, seed: int, units: list[list[int]] | None = None):
+    def __init__(self, lengths, batch_size: int, group_size: int, seed: int, units: list[list[int]] | None = None,
+                 target_counts=None, batch_tokens: int | None = None):
         lengths = np.asarray(lengths)
+        counts = np.asarray(target_counts if target_counts is not None else np.zeros(len(lengths)), dtype=np.int64)
         if units is None:
-            self.units, self.unit_lengths = None, lengths
+            self.units, self.unit_lengths, unit_tokens = None, lengths, counts
         else:
             self.units = [np.asarray(u, dtype=np.int64) for u in units]
             self.unit_lengths = np.array([lengths[u].max() for u in self.units])
+            unit_tokens = np.array([counts[u].sum() for u in self.units])
             batch_size = max(1, round(batch_size * len(self.units) / len(lengths)))
-        self.args = (batch_size, group_size, seed)
-        self.batches_per_epoch = len(length_grouped_batches(self.unit_lengths, *self.args, epoch=0))
+        if batch_tokens is not None:
+            if target_counts is None:
+                raise ValueError("batch_tokens needs the items' target_counts")
+            self._make = partial(token_batches, self.unit_lengths, unit_tokens, batch_tokens, group_size, seed)
+        else:
+            self._make = partial(length_grouped_batches, self.unit_lengths, batch_size, group_size, seed)
+        self.batches_per_epoch = len(self._make(epoch=0))
         self._epoch, self._batches = -1, []
 
     def epoch(self, e: int) -> list[np.ndarray]:
         if e != self._epoch:  # the stream is read in order, so one cached epoch is enough
-            batches = length_grouped_batches(self.unit_lengths, *self.args, epoch=e)
+            batches = self._make(epoch=e)
             if self.units is not None:
                 batches = [np.concatenate([self.units[u] for u in b]) for b in batches]
             self._epoch, self._batches = e, batches
@@ -596,7 +640,8 @@ class _Run:
         self.device = self.accelerator.device
 
         self.order = BatchOrder(train_set.lengths(), params.batch_size, params.group_size, params.seed,
-                                units=train_set.question_units() if strategy.whole_questions else None)
+                                units=train_set.question_units() if strategy.whole_questions else None,
+                                target_counts=train_set.target_counts(), batch_tokens=params.batch_tokens)
         self.plan = plan_training(self.order, train_set.target_counts(), params.budget_tokens, params.grad_accum,
                                   self.world)
         self.stop_at = self.plan.n_steps if params.max_steps is None else min(self.plan.n_steps, params.max_steps)

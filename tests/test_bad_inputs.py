@@ -421,7 +421,7 @@ def test_distill_records_the_world_and_evaluate_refuses_another(tmp_path, studen
     kept = write_jsonl(paths.prediction_file("std_cot", 0, "test_id"), [{"id": "test_id-0"}])
     save_examples(world / "train.jsonl", make_examples(13))
     write_manifest(world, {"train": 13, "feedback": 4})
-    params = SimpleNamespace(evaluate=EvaluateParams(), distill=SimpleNamespace(runs=["std_cot"], seeds=[0]))
+    params = SimpleNamespace(evaluate=EvaluateParams(), distill=SimpleNamespace(runs=["std_cot"], seeds=[0], more_seeds={}))
     with pytest.raises(ValueError) as err:
         evaluate_runs(params, paths, progress=False)
     assert str(err.value) == (f"{out} was trained on another world (fingerprint {fingerprint!r}; {world} is now "

@@ -173,3 +173,15 @@ def test_grid_starts_the_costliest_runs_first_and_returns_grid_order(tmp_path, m
     results = run_grid(params, paths, progress=False)
     assert submitted[:2] == [("mind", 0), ("mind", 1)]
     assert results == ["std_cot/0", "std_cot/1", "mind/0", "mind/1", "dss/0", "dss/1"]
+
+
+def test_more_seeds_add_runs_for_the_named_methods():
+    from mind_lib.params.distill import run_pairs, seeds_of
+
+    cfg = DistillParams(runs=["std_cot", "mind"], seeds=[0], more_seeds={"mind": [1, 2]})
+    assert run_pairs(cfg) == [("std_cot", 0), ("mind", 0), ("mind", 1), ("mind", 2)]
+    assert seeds_of(cfg, "std_cot") == [0]
+    with pytest.raises(ValueError, match="more_seeds: 'dss' is not one of the runs"):
+        DistillParams(runs=["std_cot"], more_seeds={"dss": [1]})
+    with pytest.raises(ValueError, match="repeats a seed"):
+        DistillParams(runs=["mind"], seeds=[0, 1], more_seeds={"mind": [1]})

@@ -247,7 +247,7 @@ def stage_params(**evaluate):
 
     cfg = EvaluateParams(**{"suites": SUITES, "max_new_tokens": 6, "batch_size": 32, "workers": 1, "n_boot": 100}
                          | evaluate)
-    return SimpleNamespace(evaluate=cfg, distill=SimpleNamespace(runs=RUNS, seeds=[0]))
+    return SimpleNamespace(evaluate=cfg, distill=SimpleNamespace(runs=RUNS, seeds=[0], more_seeds={}))
 
 
 @pytest.fixture
@@ -367,3 +367,45 @@ def test_predictions_of_other_runs_are_kept_but_left_out_of_the_summary(grid, de
     assert {p: p.read_bytes() for p in kept} == kept
     assert sorted(summary["methods"]) == sorted(RUNS) and "general" not in summary["methods"]["mind"]
     assert "general" not in summary["base_student"]
+
+
+def test_majority_vote():
+    from mind_lib.evaluate import majority_vote
+
+    assert majority_vote(["3", None, "4", "4", "3"]) == "3"  # a tie goes to the answer sampled first
+    assert majority_vote(["5", "4", "4"]) == "4" and majority_vote([None, None]) is None
+
+
+def test_self_consistency_is_reported_beside_greedy_and_not_redone(grid, decoded):
+    """k samples per question, a majority vote, the same k and temperature for every student; a second call
+    decodes nothing; the per-perspective split is in the summary too."""
+    from mind_lib.evaluate import evaluate_runs
+    from mind_lib.io import read_jsonl
+
+    params = stage_params(self_consistency={"k": 3, "temperature": 1.0, "suites": ["test_id"]})
+    summary = evaluate_runs(params, grid, progress=False)
+    sc = summary["self_consistency"]
+    assert sc["k"] == 3 and set(sc["methods"]) == set(RUNS) and "id" in sc["methods"]["mind"]
+    assert "ood" not in sc["methods"]["mind"]  # only the suites asked for
+    rows = read_jsonl(grid.self_consistency_file("mind", 0, "test_id"))
+    assert all(len(r["answers"]) == 3 for r in rows)
+    greedy = {r["id"]: r for r in read_jsonl(grid.prediction_file("mind", 0, "test_id"))}
+    assert set(greedy) == {r["id"] for r in rows}
+    assert len(decoded) == len(all_pairs()) + 3  # the greedy pairs and one sampled suite per student
+    decoded.clear()
+    again = evaluate_runs(params, grid, progress=False)
+    assert decoded == [] and again["self_consistency"] == sc
+
+
+def test_sampling_is_seeded():
+    from mind_lib.evaluate import generate_batched
+    from mind_lib.student import build_tiny_student
+    from tests.distill_data import TINY, make_examples, make_rows, make_tokenizer
+
+    examples = make_examples(4)
+    tok = make_tokenizer(examples, make_rows(examples))
+    model = build_tiny_student(TINY, tok)
+    prompts = [e.question for e in examples]
+    a = generate_batched(model, tok, prompts, 8, 2, stop_at_answer=False, temperature=1.0, seed=3)
+    assert a == generate_batched(model, tok, prompts, 8, 2, stop_at_answer=False, temperature=1.0, seed=3)
+    assert a != generate_batched(model, tok, prompts, 8, 2, stop_at_answer=False, temperature=1.0, seed=4)

@@ -198,3 +198,26 @@ def test_mcnemar_across_seeds_is_bonferroni_over_seeds():
     assert mcnemar_across_seeds([0.2, 0.01, 0.5]) == pytest.approx(0.03)
     assert mcnemar_across_seeds([0.6, 0.7]) == 1.0  # capped at 1
     assert mcnemar_across_seeds([]) is None
+
+
+def test_preregistered_comparison_takes_the_strongest_control():
+    from mind_lib.stats import preregistered_comparison
+
+    def entry(ood):
+        return {"seeds": [0, 1], "ood": {"mean": {"acc": ood, "ci95": [0, 1]}}}
+
+    def cmp(diff, p):
+        return {"ood": {"pooled": {"n": 100, "diff": diff, "ci95": [diff - 0.05, diff + 0.05], "p_bootstrap": p}}}
+
+    summary = {"methods": {"mind": entry(0.30), "mcc_kd": entry(0.25), "ftcot_diverse": entry(0.20),
+                           "std_cot_formal": entry(0.28), "std_cot_socratic": entry(0.22), "std_cot": entry(0.9)},
+               "paired": {"reference": "mind", "vs": {"mcc_kd": cmp(0.05, 0.01), "ftcot_diverse": cmp(0.1, 0.001),
+                                                     "std_cot_formal": cmp(0.02, 0.3), "std_cot_socratic": cmp(0.08, 0.01),
+                                                     "std_cot": cmp(-0.6, 0.0)}}}
+    pre = preregistered_comparison(summary)
+    # std_cot (no paradigm) is not a candidate; the best single paradigm is the strongest control here
+    assert pre["control"] == "std_cot_formal" and pre["candidates"] == ["ftcot_diverse", "mcc_kd", "std_cot_formal"]
+    assert pre["verdict"] == "no difference detected" and pre["diff"] == 0.02
+    summary["paired"]["vs"]["std_cot_formal"] = cmp(-0.03, 0.01)
+    assert preregistered_comparison(summary)["verdict"] == "worse"
+    assert preregistered_comparison({"methods": {}, "paired": {}}) is None

@@ -314,3 +314,36 @@ def test_optimizer_is_fused_adamw_without_decay_on_gains():
         m(torch.ones(2, 4)).pow(2).sum().backward()
         o.step()
     torch.testing.assert_close(model[0].weight, ref[0].weight)
+
+
+def test_token_batches_hold_about_the_target_and_every_unit_once():
+    from mind_lib.trainer import token_batches
+
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(20, 120, size=500)
+    batches = token_batches(tokens + 10, tokens, 300, group_size=8, seed=1, epoch=0)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(500))
+    sums = np.array([tokens[b].sum() for b in batches])
+    # a batch closes near the target, and the batches hold it on average (error diffusion)
+    assert (np.abs(sums - 300) <= tokens.max()).mean() > 0.9 and abs(sums.mean() - 300) < 10
+    assert [b.tolist() for b in batches] == [b.tolist() for b in token_batches(tokens + 10, tokens, 300, 8, 1, 0)]
+
+
+def test_equal_target_tokens_are_equal_steps_with_batch_tokens():
+    """One rationale per item, or a question's trajectories as one unit: the same budget buys about the same
+    number of optimizer steps when batches hold a fixed number of target tokens, and not with batch_size."""
+    from mind_lib.trainer import BatchOrder, plan_training
+
+    rng = np.random.default_rng(0)
+    single = rng.integers(40, 90, size=600)  # one paradigm's rationale per question
+    multi = rng.integers(40, 90, size=600 * 7)  # seven trajectories per question, batched whole
+    units = [list(range(7 * q, 7 * q + 7)) for q in range(600)]
+
+    def steps(counts, batch_tokens, units=None):
+        order = BatchOrder(counts + 5, 4, 16, 0, units=units, target_counts=counts, batch_tokens=batch_tokens)
+        return plan_training(order, counts, 600_000, 1, 1).n_steps
+
+    by_tokens = steps(single, 1024), steps(multi, 1024, units)
+    by_items = steps(single, None), steps(multi, None, units)
+    assert abs(by_tokens[0] - by_tokens[1]) / by_tokens[0] < 0.05
+    assert by_items[0] > 1.5 * by_items[1]

@@ -23,6 +23,9 @@ class DistillParams(Section):
     """Methods the distill stage trains (each once per seed), e.g. baselines, controls and MIND ablations."""
     seeds: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [0], min_length=1)
     """Run seeds (data order, init of strategy state); every method runs with every seed."""
+    more_seeds: dict[str, list[Annotated[int, Field(ge=0)]]] = Field(default_factory=dict)
+    """Further seeds for some methods, e.g. ``{mind: [3, 4]}``: the comparison's main methods get more seeds than
+    the rest (``run_pairs``)."""
     workers: int = Field(2, ge=1, le=64)
     """Trainings at a time, each with ``train.num_threads`` threads (tiny students: 1 thread each,
     one run per core, is faster than one run on all cores). On a GPU use 1."""
@@ -39,5 +42,20 @@ class DistillParams(Section):
             validate_method(name, options)
         if len(set(self.runs)) != len(self.runs) or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"runs and seeds must not repeat, got runs={self.runs} seeds={self.seeds}")
+        for name, extra in self.more_seeds.items():
+            if name not in self.runs:
+                raise ValueError(f"more_seeds: {name!r} is not one of the runs: {', '.join(self.runs)}")
+            if set(extra) & set(self.seeds) or len(set(extra)) != len(extra):
+                raise ValueError(f"more_seeds.{name}: {extra} repeats a seed (seeds: {self.seeds})")
         return self
+
+
+def seeds_of(distill, method: str) -> list[int]:
+    """The seeds ``method`` runs with: ``seeds`` and its ``more_seeds``."""
+    return [*distill.seeds, *distill.more_seeds.get(method, [])]
+
+
+def run_pairs(distill) -> list[tuple[str, int]]:
+    """Every (method, seed) the distill stage trains, in grid order (methods, then seeds)."""
+    return [(m, s) for m in distill.runs for s in seeds_of(distill, m)]
 

@@ -1,9 +1,22 @@
 """The `evaluate` section: suites, decoding and the paired comparisons."""
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from mind_lib.config import Section
+
+
+class SelfConsistencyParams(Section):
+    """Self-consistency decoding (Wang et al., 2023): ``k`` sampled rationales per question, a majority vote."""
+
+    k: int = Field(5, ge=2, le=256)
+    """Samples per question (the same for every method)."""
+    temperature: float = Field(0.7, gt=0.0, le=5.0)
+    """Sampling temperature (the same for every method)."""
+    suites: list[str] = Field(default_factory=lambda: ["test_id"], min_length=1)
+    """Suites decoded this way, besides greedy (each among ``evaluate.suites``)."""
+    seed: int = Field(0, ge=0)
+    """Seed of the sampling stream."""
 
 
 class EvaluateParams(Section):
@@ -22,7 +35,15 @@ class EvaluateParams(Section):
     """Bootstrap resamples for confidence intervals and paired tests."""
     reference: str = "mind"
     """Method every other method is compared with (paired tests)."""
+    self_consistency: SelfConsistencyParams | None = None
+    """Also decode by self-consistency (k samples, majority vote), reported next to greedy; null = greedy only."""
 
+    @model_validator(mode="after")
+    def _sc_suites_are_suites(self):
+        extra = [s for s in (self.self_consistency.suites if self.self_consistency else []) if s not in self.suites]
+        if extra:
+            raise ValueError(f"self_consistency.suites {extra} are not among suites: {', '.join(self.suites)}")
+        return self
 
 
 def check_reference(reference: str, runs: list[str], source: str) -> None:

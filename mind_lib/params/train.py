@@ -23,6 +23,10 @@ class TrainParams(Section):
     """AdamW betas."""
     batch_size: int = Field(32, ge=1, le=65536)
     """Sequences per micro-batch on each process."""
+    batch_tokens: int | None = Field(None, ge=1, le=10**9)
+    """Target tokens per micro-batch on each process: batches are packed to about this many (within half a unit:
+    one item, or a question's trajectories for the whole-question methods), so a budget of target tokens is the
+    same number of optimizer steps for every method; null = ``batch_size`` items per batch."""
     grad_accum: int = Field(1, ge=1, le=4096)
     """Micro-batches per optimizer step (per process); the step's gradient is their mean."""
     budget_tokens: int = Field(1_000_000, ge=1, le=10**13)

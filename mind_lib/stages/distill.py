@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 
 from mind_lib.io import Paths, write_json
-from mind_lib.params.distill import DistillParams
+from mind_lib.params.distill import DistillParams, run_pairs
 from mind_lib.params.student import StudentParams
 from mind_lib.stages import open_stage
 
@@ -33,7 +33,7 @@ def run_distill(params, paths: Paths, progress: bool = True) -> dict:
         target.mkdir(parents=True, exist_ok=True)
         for name in ("log.jsonl", "summary.json"):
             shutil.copyfile(source / name, target / name)
-    logs = training_logs(paths, params.distill.runs, params.distill.seeds)
+    logs = training_logs(paths, run_pairs(params.distill))
     paths.plots.mkdir(parents=True, exist_ok=True)
     logs[["method", "seed", "step", "target_tokens", "loss"]].to_csv(paths.plots / "training_curves.csv", index=False)
     figures = {"training_curves": save_figure(training_curves_figure(logs), paths.figures / "distill" / "training_curves.png")}

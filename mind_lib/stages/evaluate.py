@@ -14,7 +14,7 @@ from mind_lib.params.distill import DistillParams
 from mind_lib.params.evaluate import EvaluateParams, check_reference
 from mind_lib.stages import open_stage
 
-PARAMS = ("evaluate", "distill.runs", "distill.seeds")
+PARAMS = ("evaluate", "distill.runs", "distill.seeds", "distill.more_seeds")
 
 
 def load(profile=None, out_root=None, params_file=None):

@@ -5,8 +5,9 @@ English; the question asks for the final amount. Each OOD split differs from the
 property, so that it is disjoint from training *by construction*:
 
 - ``ood_steps``: more changes than any ID problem (``ood_steps`` range above ``id_steps``);
-- ``ood_templates``: every problem uses at least one phrasing never used in ID, and an unseen question form;
-- ``ood_distractor``: an irrelevant sentence with a number (SVAMP-style) inside the story;
+- ``ood_templates``: every problem uses at least one phrasing never used in ID, and an unseen question form (the
+  general suite's one- and two-step stories use them: new compositions of known words, never an unknown word);
+- ``ood_distractor``: an irrelevant sentence with a number (SVAMP-style, known words only) inside the story;
 - ``ood_numbers``: the start amount is above every ID number (values up to ``ood_max_value``, the same
   operands as ID): every step is a fact of the student's prior, which covers numbers up to ``ood_max_value``.
 
@@ -54,8 +55,10 @@ START = {"id": ["{name} has {n} {obj}.", "{name} starts with {n} {obj}."],
          "ood": ["At first, {name} owns {n} {obj}."]}
 ASK = {"id": ["How many {obj} does {name} have now?", "How many {obj} does {name} have in the end?"],
        "ood": ["What is the final number of {obj} that {name} owns?"]}
-DISTRACTORS = ["{friend} is {m} years old.", "{friend} has {m} {other}.", "The shop is {m} meters away.",
-               "{friend} read {m} pages yesterday."]
+# Irrelevant sentences (SVAMP-style) built only of words the student knows from its own stories: another person's
+# amount of another object, told like a start or a change, so that nothing but relevance gives it away.
+DISTRACTORS = ["{friend} has {m} {other}.", "{friend} finds {m} {other}.", "{friend} starts with {m} {other}.",
+               "{friend} buys {m} more {other}."]
 POSSESSIVE = {"she": "her", "he": "his"}
 OBJECT_PRONOUN = {"she": "her", "he": "him"}
 
@@ -81,6 +84,7 @@ class Shape:
     max_operand: int
     unseen_templates: bool = False
     distractor: bool = False
+    any_templates: bool = False  # every phrasing from the ID and the OOD sets: the general suite's short stories
 
 
 def split_shapes(p: WorldParams) -> dict[str, Shape]:
@@ -147,13 +151,14 @@ def make_problem(rng: random.Random, shape: Shape, idx: str, split: str) -> Exam
     # Unseen-template problems: each phrasing is drawn from the OOD set with probability 1/2, and at
     # least one step (plus the question) always is, so no such problem can occur in ID data.
     forced = rng.randrange(n_steps) if shape.unseen_templates else -1
+    mixed = shape.unseen_templates or shape.any_templates
     sentences, used = [], []
-    pool = "ood" if shape.unseen_templates and rng.random() < 0.5 else "id"
+    pool = "ood" if mixed and rng.random() < 0.5 else "id"
     start_t = rng.choice(START[pool])
     sentences.append(_fill(start_t, n=start, **words))
     used.append(f"start.{pool}.{START[pool].index(start_t)}")
     for i, step in enumerate(steps):
-        pool = "ood" if shape.unseen_templates and (i == forced or rng.random() < 0.5) else "id"
+        pool = "ood" if mixed and (i == forced or rng.random() < 0.5) else "id"
         options = TEMPLATES[step["op"]][pool]
         t = rng.choice(options)
         step["template"] = f"{step['op']}.{pool}.{options.index(t)}"
@@ -164,7 +169,7 @@ def make_problem(rng: random.Random, shape: Shape, idx: str, split: str) -> Exam
         other = rng.choice([o for o in OBJECTS if o != obj])
         distractor = _fill(rng.choice(DISTRACTORS), friend=friend, m=rng.randint(2, shape.max_value), other=other)
         sentences.insert(rng.randint(1, len(sentences)), distractor)
-    ask_pool = "ood" if shape.unseen_templates else "id"
+    ask_pool = "ood" if shape.unseen_templates or (shape.any_templates and rng.random() < 0.5) else "id"
     sentences.append(_fill(rng.choice(ASK[ask_pool]), **words))
     meta = {"start": start, "steps": steps, "n_steps": n_steps, "templates": used, "name": name,
             "object": obj, "distractor": distractor}
@@ -221,11 +226,13 @@ def make_general(rng: random.Random, skill: str, idx: str, split: str, max_value
         return Example(idx, f"What is {value} {ARITH_WORDS[op]} {k}?", str(ans), "number", split,
                        {"skill": skill, "a": value, "b": k, "op": op, "worked": f"{value} {SYMBOL[op]} {k} = {ans}."})
     if skill == "story":
-        # one or two changes told with ID phrasings, worked out step by step: the component skills every
-        # world problem chains (read the i-th change, do one fact). ID problems have more steps than any
-        # story (id_steps starts above STORY_STEPS), so distillation must teach longer chains and the
-        # teachers' styles; without this prior a ~1M student on 2 cores stays at the floor (issue #8).
-        shape = Shape(steps=STORY_STEPS, max_value=max_value, start_range=(2, max_value), max_operand=max_operand)
+        # one or two changes worked out step by step: the component skills every world problem chains (read
+        # the i-th change, do one fact). ID problems have more steps than any story (id_steps starts above
+        # STORY_STEPS), so distillation must teach longer chains and the teachers' styles. The stories use
+        # every phrasing, the OOD ones included: the student knows each word, and ood_templates asks for new
+        # compositions of known words in problems longer than any story (docs/method.md §1.1).
+        shape = Shape(steps=STORY_STEPS, max_value=max_value, start_range=(2, max_value), max_operand=max_operand,
+                      any_templates=True)
         ex = make_problem(rng, shape, idx, split)
         worked = " ".join(f"{s['before']} {SYMBOL[s['op']]} {s['operand']} = {s['after']}." for s in ex.meta["steps"])
         return Example(idx, ex.question, ex.answer, "number", split,
