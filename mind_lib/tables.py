@@ -50,8 +50,15 @@ def comparison_markdown(summary: dict) -> str:
             best[c] = sub["acc"].min() if c == "forgetting" else sub["acc"].max()
     lines = ["| method | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
     single = best_single_teacher(summary)
-    rows_out = [(ZERO_SHOT if m == "base_student" else m, m) for m in methods] + (
-        [(f"best single perspective ({single})", single)] if single else [])
+    # when methods ran with different numbers of seeds, each row says how many (a one-seed row is one draw)
+    seeds = {m: len(e.get("seeds", [])) for m, e in summary["methods"].items()}
+    mixed = len(set(seeds.values())) > 1
+
+    def name(m: str) -> str:
+        return f"{m} ({seeds[m]} seed{'s' if seeds[m] > 1 else ''})" if mixed and m in seeds else m
+
+    rows_out = [(ZERO_SHOT if m == "base_student" else name(m), m) for m in methods] + (
+        [(f"best single perspective ({name(single)})", single)] if single else [])
     for label, m in rows_out:
         cells = []
         for c in cols:
