@@ -181,7 +181,7 @@ class Params:
 def _deep_merge(base: dict, override: dict) -> dict:
     out = copy.deepcopy(base)
     for k, v in override.items():
-        if isinstance(v, dict) and v and isinstance(out.get(k), dict):  # an empty mapping replaces, as `-S k={}`
+        if isinstance(v, dict) and isinstance(out.get(k), dict):  # as DVC's `-S` (Hydra, merge=True) does
             out[k] = _deep_merge(out[k], v)
         else:
             out[k] = copy.deepcopy(v)

@@ -77,11 +77,11 @@ def test_no_string_read_as_a_float(tmp_path):
 def test_ints_for_floats_lists_for_tuples_and_exponents_still_load(tmp_path):
     path = tmp_path / "params.yaml"
     text = REPO_PARAMS.read_text()
-    assert "    lr: 0.002\n" in text
-    path.write_text(text.replace("    lr: 0.002\n", "    lr: 2e-3\n    betas: [0, 0.95]\n    clip: 1\n", 1))
+    assert "    lr: 0.003\n" in text
+    path.write_text(text.replace("    lr: 0.003\n", "    lr: 3e-3\n    betas: [0, 0.95]\n    clip: 1\n", 1))
     params = load_params(path, profile="default")
     train = params.distill.train
-    assert train.lr == 0.002 and train.betas == (0.0, 0.95) and train.clip == 1.0
+    assert train.lr == 0.003 and train.betas == (0.0, 0.95) and train.clip == 1.0
     assert params.world.id_steps == (3, 4)
 
 

@@ -25,7 +25,7 @@ class DistillParams(Section):
     """Run seeds (data order, init of strategy state); every method runs with every seed."""
     more_seeds: dict[str, list[Annotated[int, Field(ge=0)]]] = Field(default_factory=dict)
     """Further seeds for some methods, e.g. ``{mind: [3, 4]}``: the comparison's main methods get more seeds than
-    the rest (``run_pairs``)."""
+    the rest (``run_pairs``); a method not among ``runs`` is not trained."""
     workers: int = Field(2, ge=1, le=64)
     """Trainings at a time, each with ``train.num_threads`` threads (tiny students: 1 thread each,
     one run per core, is faster than one run on all cores). On a GPU use 1."""
@@ -43,8 +43,7 @@ class DistillParams(Section):
         if len(set(self.runs)) != len(self.runs) or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"runs and seeds must not repeat, got runs={self.runs} seeds={self.seeds}")
         for name, extra in self.more_seeds.items():
-            if name not in self.runs:
-                raise ValueError(f"more_seeds: {name!r} is not one of the runs: {', '.join(self.runs)}")
+            validate_method(name)  # a method that exists (a typo fails); one not among the runs is not trained
             if set(extra) & set(self.seeds) or len(set(extra)) != len(extra):
                 raise ValueError(f"more_seeds.{name}: {extra} repeats a seed (seeds: {self.seeds})")
         return self
