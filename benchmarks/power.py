@@ -12,6 +12,7 @@ the smallest difference detected at 80% power by a two-sided test at alpha 0.05 
 several S; the last stdout line is one JSON object.
 
     python benchmarks/power.py [--predictions reports/predictions] [--reference mind] [--seeds 3 5 10]
+        [--questions N]   (the planned number of OOD questions; default: the measured run's)
 """
 from __future__ import annotations
 
@@ -55,6 +56,7 @@ def main(argv=None) -> None:
     p.add_argument("--predictions", default=str(ROOT / "reports" / "predictions"))
     p.add_argument("--reference", default="mind")
     p.add_argument("--seeds", type=int, nargs="+", default=[3, 5, 10])
+    p.add_argument("--questions", type=int, default=None, help="planned OOD questions (paper profile: 4 x 500)")
     args = p.parse_args(argv)
     tree = load_prediction_tree(args.predictions)
     ref = per_seed_correct(tree, args.reference)
@@ -62,8 +64,10 @@ def main(argv=None) -> None:
     for method in sorted({m for m, _, _ in tree} - {args.reference}):
         parts = variance_parts(ref, per_seed_correct(tree, method))
         if parts:
-            parts["mde"] = {s: round(Z * float(np.sqrt(parts["var_seed"] / s + parts["var_question"] / parts["questions"])), 4)
+            n = args.questions or parts["questions"]
+            parts["mde"] = {s: round(Z * float(np.sqrt(parts["var_seed"] / s + parts["var_question"] / n)), 4)
                             for s in args.seeds}
+            parts["planned_questions"] = n
             rows[method] = parts
     print(f"| {args.reference} vs | seeds | questions | diff | sd over seeds | " +
           " | ".join(f"MDE at {s} seeds" for s in args.seeds) + " |")
