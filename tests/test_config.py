@@ -113,3 +113,14 @@ def test_every_field_is_documented():
         for field, info in model.model_fields.items():
             assert info.description, f"{name}.{field} has no docstring"
         assert all(field in explain(name) for field in model.model_fields)
+
+
+def test_only_the_default_and_paper_profiles_add_seeds():
+    from mind_lib.params.distill import run_pairs
+
+    for profile in ("smoke", "classic", "real"):
+        distill = load_params(REPO_PARAMS, profile=profile, sections=("distill",)).distill
+        assert {s for _, s in run_pairs(distill)} == {0}, profile
+    paper = load_params(REPO_PARAMS, profile="paper", sections=("distill",)).distill
+    assert len([s for m, s in run_pairs(paper) if m == "mind"]) == 5
+    assert len([s for m, s in run_pairs(paper) if m == "dss"]) == 3
