@@ -57,14 +57,18 @@ def run_evaluate(params, paths: Paths, progress: bool = True) -> dict:
     from mind_lib.evaluate import evaluate_runs
     from mind_lib.predictions import load_prediction_tree
     from mind_lib.figures import accuracy_figure, save_figure, steps_figure
-    from mind_lib.stats import accuracy_by_steps
+    from mind_lib.params.distill import run_pairs
+    from mind_lib.stats import BASE_METHOD, accuracy_by_steps
 
     summary = evaluate_runs(params, paths, progress=progress)
     compact = paths.metrics / "accuracy"
     shutil.rmtree(compact, ignore_errors=True)  # one file per method of this summary, no stale ones
     for method, row in compact_metrics(summary).items():
         write_json(compact / f"{method}.json", row)
-    by_steps = accuracy_by_steps(load_prediction_tree(paths.predictions), n_boot=params.evaluate.n_boot)
+    # this grid's predictions only: files of runs no longer configured stay on disk but out of every number
+    students = [(BASE_METHOD, 0), *run_pairs(params.distill)]
+    keys = [(m, s, suite) for m, s in students for suite in params.evaluate.suites]
+    by_steps = accuracy_by_steps(load_prediction_tree(paths.predictions, keys), n_boot=params.evaluate.n_boot)
     paths.plots.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(by_steps).to_csv(paths.plots / "accuracy_by_steps.csv", index=False)
     figures = {"accuracy": save_figure(accuracy_figure(summary), paths.figures / "evaluate" / "accuracy.png"),
