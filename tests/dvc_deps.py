@@ -38,8 +38,8 @@ def _imports(tree: ast.AST, module: str, top_level_only: bool) -> set[str]:
             names.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
-            if node.level:  # relative: resolve against this module's package
-                pkg = module.split(".")[:-node.level] if not module.endswith("__init__") else module.split(".")[:-node.level]
+            if node.level:  # relative: against this module's package (a package's module name ends in __init__)
+                pkg = module.split(".")[:-node.level]
                 base = ".".join([*pkg, base] if base else pkg)
             names.add(base)
             names.update(f"{base}.{a.name}" for a in node.names)  # a submodule imported by name

@@ -12,6 +12,19 @@ from tests.test_teacher_hf import _save_tiny_model
 from tests.test_teacher_openai import FakeServer, _local_only, server  # noqa: F401  (fixtures)
 
 
+def params_and_world(raw: dict, tmp_path, monkeypatch):
+    """``raw`` written as params.yaml in ``tmp_path`` and loaded as written (no profile), and its world saved under
+    ``tmp_path/out``: (params, paths, world)."""
+    params_path = tmp_path / "params.yaml"
+    params_path.write_text(yaml.safe_dump(raw))
+    monkeypatch.delenv("MIND_PROFILE", raising=False)
+    params = load_params(params_path, profile="default")
+    paths = Paths(tmp_path / "out")
+    world = generate_world(params.world)
+    save_world(world, paths.world)
+    return params, paths, world
+
+
 def test_three_backends_one_stage_and_a_failing_endpoint_resumes(tmp_path, server, monkeypatch):  # noqa: F811
     model_dir = tmp_path / "tiny-hf"
     _save_tiny_model(model_dir, chat_template=None)
@@ -24,13 +37,7 @@ def test_three_backends_one_stage_and_a_failing_endpoint_resumes(tmp_path, serve
         {"name": "endpoint", "backend": "openai", "model": "fake", "base_url": server.url,
          "options": {"backoff_base_s": 0.01, "backoff_max_s": 0.02, "timeout_s": 2.0, "max_retries": 2}},
     ])
-    params_path = tmp_path / "params.yaml"
-    params_path.write_text(yaml.safe_dump(raw))
-    monkeypatch.delenv("MIND_PROFILE", raising=False)
-    params = load_params(params_path, profile="default")
-    paths = Paths(tmp_path / "out")
-    world = generate_world(params.world)
-    save_world(world, paths.world)
+    params, paths, world = params_and_world(raw, tmp_path, monkeypatch)
 
     down = world["train"][1].question  # the endpoint fails this question for good in the first run
     server.script[down] = [500] * 50

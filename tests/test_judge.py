@@ -6,11 +6,10 @@ import pytest
 import yaml
 
 from mind_lib.collect import run_collection
-from mind_lib.params.all import load_params
-from mind_lib.io import Paths, find_repo_root, read_jsonl
+from mind_lib.io import find_repo_root, read_jsonl
 from mind_lib.judge import JUDGE_SYSTEM, JUDGED_FILE, judge_request, parse_verdict
 from mind_lib.rationales import load_rationales
-from mind_lib.tasks.world import generate_world, save_world
+from tests.test_collect_backends import params_and_world
 from tests.test_teacher_openai import FAST, _local_only, server  # noqa: F401  (fixtures)
 
 
@@ -29,14 +28,7 @@ def _stage(tmp_path, monkeypatch, server, keep="correct", judge=True):
                           judge={"model": "judge-model", "base_url": server.url,
                                  "options": {**FAST, "max_retries": 1}} if judge else None)
     tmp_path.mkdir(parents=True, exist_ok=True)
-    params_path = tmp_path / "params.yaml"
-    params_path.write_text(yaml.safe_dump(raw))
-    monkeypatch.delenv("MIND_PROFILE", raising=False)
-    params = load_params(params_path, profile="default")
-    paths = Paths(tmp_path / "out")
-    world = generate_world(params.world)
-    save_world(world, paths.world)
-    return params, paths, world
+    return params_and_world(raw, tmp_path, monkeypatch)
 
 
 def _responder(rejected: str, unclear: str):

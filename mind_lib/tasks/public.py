@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 from mind_lib.params.world import PublicDataParams
-from mind_lib.io import write_jsonl
+from mind_lib.io import resolve_path, write_jsonl
 from mind_lib.tasks.base import Example, save_examples, write_manifest
 from mind_lib.tasks.benchmarks import load_benchmark
 from mind_lib.tasks.rationale_files import load_public_rationales
@@ -26,19 +26,12 @@ def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
 
 
-def _resolve(root: Path, path: str | None) -> Path | None:
-    if path is None:
-        return None
-    p = Path(path)
-    return p if p.is_absolute() else root / p
-
-
 def build_public_data(cfg: PublicDataParams, root: Path) -> tuple[dict[str, list[Example]], list[dict]]:
     """(splits, rationale rows): ``train``/``feedback`` from the rationale sources, one split per benchmark."""
     examples: dict[str, Example] = {}
     rows: list[dict] = []
     for spec in cfg.rationales:
-        found = load_public_rationales(spec.source, _resolve(root, spec.folder))
+        found = load_public_rationales(spec.source, resolve_path(root, spec.folder))
         kept = found.examples[:spec.max_questions] if spec.max_questions else found.examples
         ids = {e.id for e in kept}
         examples.update({e.id: e for e in kept})
@@ -55,8 +48,8 @@ def build_public_data(cfg: PublicDataParams, root: Path) -> tuple[dict[str, list
     for bench in cfg.benchmarks:
         if bench.name in splits:
             raise ValueError(f"benchmark name {bench.name!r} clashes with a split name")
-        suite = [e for e in load_benchmark(bench.name, _resolve(root, bench.path), bench.split)
-                 if _norm(e.question) not in trained]
+        path = resolve_path(root, bench.path) if bench.path is not None else None  # None: datasets.load_dataset
+        suite = [e for e in load_benchmark(bench.name, path, bench.split) if _norm(e.question) not in trained]
         splits[bench.name] = suite[:bench.max_examples] if bench.max_examples else suite
     return splits, rows
 
