@@ -8,6 +8,10 @@ rows leave the batch (their cache rows are dropped), and the batch ends when no 
 Its outputs equal one-by-one greedy decoding (``model.generate(do_sample=False)``), which the
 tests check.
 
+Students decode on ``evaluate.device`` (``resolve_device``: the accelerator when there is one); with
+``evaluate.engine: vllm`` on vLLM instead (``mind_lib.vllm_engine``), whose continuations are cut exactly as
+``generate_batched`` cuts its own (``answer_continuation``).
+
 ``evaluate_suite`` turns a suite's examples into prediction rows (the ``ARCHITECTURE.md``
 contract: ``id, split, output, pred_answer, gold, correct``, plus ``kind`` and the example's
 ``n_steps``/``skill`` when it has them), scored by ``mind_lib.answers``. Rows live at
@@ -122,6 +126,20 @@ class _AnswerWatch:
         return check and answer_line_end(self.tokenizer.decode(tokens, skip_special_tokens=True)) is not None
 
 
+def answer_continuation(tokenizer, tokens: Sequence[int], eos: set[int]) -> str:
+    """The text ``generate_batched`` keeps of a greedy continuation ``tokens`` that was decoded without its stops
+    (another engine's): cut at the first eos, then right after the first token that completes an answer sentence
+    (a later "answer is" must not move the cut), then ``trim_to_answer``."""
+    watch, kept = _AnswerWatch(tokenizer), []
+    for tok in tokens:
+        if tok in eos:
+            break
+        kept.append(tok)
+        if watch.done(0, kept):
+            break
+    return trim_to_answer(tokenizer.decode(kept, skip_special_tokens=True))
+
+
 # ---------------------------------------------------------------------------------------------
 # Batched greedy generation
 # ---------------------------------------------------------------------------------------------
@@ -221,8 +239,8 @@ def generate_batched(model, tokenizer, prompts: Sequence[str], max_new_tokens: i
     stops at eos, after ``max_new_tokens`` tokens, or, with ``stop_at_answer``, once its answer
     sentence is complete (``answer_line_end``); its text is then cut right after that sentence
     (``trim_to_answer``), which drops the one token a sentence ending in "digit." waits for.
-    ``temperature`` > 0 samples instead (one CPU generator seeded by ``seed``: the same prompts, batch size and
-    seed give the same samples).
+    ``temperature`` > 0 samples instead (one generator on the model's device seeded by ``seed``: the same prompts,
+    batch size, seed and device give the same samples).
     """
     if batch_size < 1 or max_new_tokens < 1:
         raise ValueError(f"batch_size and max_new_tokens must be >= 1, got {batch_size} and {max_new_tokens}")
@@ -306,18 +324,53 @@ def evaluate_suite(model, tokenizer, examples: Sequence[Example], prompt_fn: Cal
 # ---------------------------------------------------------------------------------------------
 
 
+def resolve_device(name: str) -> torch.device:
+    """The device of ``evaluate.device``: ``auto`` = MPS, else CUDA (accelerate's order for one process), else the
+    CPU; ``cuda``/``mps`` where torch finds none is an error."""
+    mps = torch.backends.mps.is_available() and torch.backends.mps.is_built()
+    found = {"cuda": torch.cuda.is_available(), "mps": mps}
+    if name == "auto":
+        return torch.device("mps" if mps else "cuda" if found["cuda"] else "cpu")
+    if name != "cpu" and not found.get(name, False):
+        raise ValueError(f"evaluate.device: {name!r}, but torch finds no {name} device here; set evaluate.device: "
+                         f"auto (the accelerator if any, else the CPU) or cpu")
+    return torch.device(name)
+
+
+def decoding_workers(workers: int, device: torch.device, engine: str) -> int:
+    """``evaluate.workers``, clamped to 1 on an accelerator or with vLLM (several processes would each hold a student
+    on the one device and run out of its memory or fight over it); the clamp is logged and printed."""
+    if workers > 1 and (device.type != "cpu" or engine != "hf"):
+        where = f"the {device.type} device" if engine == "hf" else "vLLM"
+        message = f"evaluate: workers {workers} -> 1 on {where} (one process per device; set evaluate.workers: 1)"
+        log.warning(message)
+        print(message)
+        return 1
+    return workers
+
+
 def _evaluate_job(job: dict) -> tuple[str, int, str]:
-    """Evaluate one student on one suite (in a worker process); replaces that prediction file and its record only;
-    returns what it wrote."""
-    torch.set_num_threads(1)
+    """Evaluate one student on one suite (in a worker process on the CPU, in this process on an accelerator);
+    replaces that prediction file and its record only; returns what it wrote."""
     from mind_lib.strategies.registry import get_strategy
-    from mind_lib.student import load_student
     from mind_lib.tasks.world import load_split
 
     cfg, paths = job["cfg"], job["paths"]
-    model, tokenizer = load_student(job["model_dir"])
     prompt = get_strategy(job["prompt_method"]).prompt
     examples = load_split(paths.world, job["suite"])
+    if cfg.engine == "vllm":  # greedy only (self-consistency is refused with vllm: params.evaluate)
+        from mind_lib.vllm_engine import generate_vllm
+
+        outputs = generate_vllm(job["model_dir"], [prompt(e.question) for e in examples], cfg.max_new_tokens)
+        save_prediction_file(job["path"], [score_output(e, o) for e, o in zip(examples, outputs)], job["record"])
+        return job["method"], job["seed"], job["suite"]
+    from mind_lib.student import load_student
+
+    device = torch.device(job["device"])
+    if device.type == "cpu":  # workers share the cores: one thread each
+        torch.set_num_threads(1)
+    model, tokenizer = load_student(job["model_dir"])
+    model.to(device)
     if job.get("self_consistency"):
         sc = cfg.self_consistency
         rows = self_consistency_suite(model, tokenizer, examples, prompt, cfg.max_new_tokens, cfg.batch_size, sc.k,
@@ -362,6 +415,7 @@ def evaluate_runs(params, paths, progress: bool = True) -> dict:
     from mind_lib.tasks.world import load_split
 
     cfg = params.evaluate
+    device = resolve_device(cfg.device)
     world = world_fingerprint(paths.world)
     # the base student is asked like an answer-only student: question -> answer line
     students = [dict(method=BASE_METHOD, seed=0, model_dir=paths.base_student, prompt_method="answer_only")]
@@ -382,6 +436,12 @@ def evaluate_runs(params, paths, progress: bool = True) -> dict:
             students, sc.suites if sc else [])]:
         record = prediction_record(models[job["method"], job["seed"]], questions[job["suite"]],
                                    get_strategy(job["prompt_method"]).prompt, cfg.max_new_tokens)
+        # another engine or device gives other numerics, so rows made otherwise are decoded again; CPU hf rows
+        # keep the record they always had
+        if cfg.engine != "hf":
+            record["decoding"]["engine"] = cfg.engine
+        elif device.type != "cpu":
+            record["decoding"]["device"] = device.type
         if job.get("self_consistency"):  # sampled: the batch composition is part of the stream
             record |= {"self_consistency": sc.model_dump() | {"batch_size": cfg.batch_size}}
             path = paths.self_consistency_file(job["method"], job["seed"], job["suite"])
@@ -390,13 +450,14 @@ def evaluate_runs(params, paths, progress: bool = True) -> dict:
         if predictions_finished(path, record):
             skipped += 1
         else:
-            jobs.append(dict(job, record=record, path=path, cfg=cfg, paths=paths))
+            jobs.append(dict(job, record=record, path=path, cfg=cfg, paths=paths, device=str(device)))
     message = (f"evaluate: {len(jobs)} (student, suite) pairs to decode, {skipped} skipped (finished with the same "
                f"model, questions, prompt and decoding settings)")
     log.info(message)
     if progress:
         print(message)
-    run_jobs(_evaluate_job, jobs, cfg.workers, "evaluate (student, suite)", progress)
+    run_jobs(_evaluate_job, jobs, decoding_workers(cfg.workers, device, cfg.engine), "evaluate (student, suite)",
+             progress)
     keys = [(s["method"], s["seed"], suite) for s in students for suite in cfg.suites]
     tree = load_prediction_tree(paths.predictions, keys)
     summary = build_summary(tree, reference=cfg.reference, n_boot=cfg.n_boot)  # no reference rows: no "paired"

@@ -1,6 +1,8 @@
 """The `evaluate` section: suites, decoding and the paired comparisons."""
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from mind_lib.config import Section
@@ -30,7 +32,16 @@ class EvaluateParams(Section):
     batch_size: int = Field(64, ge=1, le=4096)
     """Prompts decoded together."""
     workers: int = Field(2, ge=1, le=64)
-    """Students evaluated at a time (one thread each on a CPU; use 1 on a GPU)."""
+    """Students evaluated at a time, each in its own process with one thread, on the CPU. On an accelerator
+    (``device``) or with ``engine: vllm`` it is clamped to 1, with a message: several processes would each hold a
+    student on the one device."""
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    """Where students decode (``engine: hf``): auto = the accelerator if there is one (MPS, else CUDA: accelerate's
+    order), else the CPU; cuda or mps where there is none is an error."""
+    engine: Literal["hf", "vllm"] = "hf"
+    """hf: the project's batched greedy decoding with a KV cache (``evaluate.generate_batched``); vllm: vLLM's
+    engine on its own device (``pip install vllm``), with the same prompt tokens, greedy, ``max_new_tokens`` and
+    the same cut at the answer sentence; self-consistency sampling is hf only."""
     n_boot: int = Field(2000, ge=100, le=1_000_000)
     """Bootstrap resamples for confidence intervals and paired tests."""
     reference: str = "mind"
@@ -43,6 +54,10 @@ class EvaluateParams(Section):
         extra = [s for s in (self.self_consistency.suites if self.self_consistency else []) if s not in self.suites]
         if extra:
             raise ValueError(f"self_consistency.suites {extra} are not among suites: {', '.join(self.suites)}")
+        if self.engine == "vllm" and self.self_consistency is not None:
+            # its samples come from the project's seeded stream (generate_batched), which vLLM does not reproduce
+            raise ValueError("self_consistency samples with engine: hf only; set evaluate.engine: hf, or "
+                             "evaluate.self_consistency: null to decode greedily with vllm")
         return self
 
 
