@@ -1,6 +1,7 @@
 """The `real` profile end to end on CPU: published SVAMP rationales -> a tiny random HF student from a
-local path -> distillation -> evaluation on GSM8K/SVAMP/ASDiv/MultiArith. The real models are not
-available here; this proves the code paths a GPU user runs."""
+local path -> distillation -> evaluation on the paper's suites (MATH500, GSM8K, SVAMP; CommonsenseQA,
+StrategyQA, and GPQA-Diamond from a synthetic CSV of the official columns). The real models are not
+available here; this proves the code paths a GPU user runs (on the device ``evaluate.device: auto`` finds)."""
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from mind_lib.io import Paths, find_repo_root
 from mind_lib.latent import analyse_students
 from mind_lib.rationales import load_rationales
 from mind_lib.tasks.base import load_examples
+from tests.test_benchmarks import _gpqa_rows, _write_gpqa
 from tests.test_metanet import save_tiny_encoder
 from tests.test_teacher_hf import _save_tiny_model
 
@@ -28,6 +30,10 @@ def test_real_profile_end_to_end(tmp_path, monkeypatch):
     raw = yaml.safe_load((find_repo_root() / "params.yaml").read_text())
     real = yaml.safe_load((find_repo_root() / "profiles" / "real.yaml").read_text())
     real["world"]["public"]["rationales"][0]["max_questions"] = 30
+    # GPQA-Diamond as a user adds it (the profile's commented line): its path, and the suite
+    gpqa = _write_gpqa(tmp_path / "gpqa_diamond.csv", _gpqa_rows(8))
+    real["world"]["public"]["benchmarks"].append({"name": "gpqa_diamond", "path": str(gpqa)})
+    real["evaluate"]["suites"].append("gpqa_diamond")
     for bench in real["world"]["public"]["benchmarks"]:
         bench["max_examples"] = 6
     real["student"] = {"source": "path", "path": str(student), "dtype": "float32", "max_len": 256}
@@ -37,6 +43,7 @@ def test_real_profile_end_to_end(tmp_path, monkeypatch):
         "replay_share": 0.0})  # public data have no general suite to rehearse
     real["distill"]["methods"]["mind"] = {"warmup_epochs": 0, "meta_accum": 2, "probe_every": 2,
                                           "encoder": str(encoder)}
+    assert real["evaluate"]["device"] == "auto" and real["evaluate"]["engine"] == "hf"
     real["evaluate"].update(max_new_tokens=12, n_boot=200)
     params_file = tmp_path / "params.yaml"
     params_file.write_text(yaml.safe_dump(raw))
@@ -68,9 +75,13 @@ def test_real_profile_end_to_end(tmp_path, monkeypatch):
     assert all(s["finished"] for s in summaries)
     assert list(paths.feature_cache.glob("folder-*.pt"))  # the encoder's vectors, cached
     summary = evaluate_runs(params, paths, progress=False)
+    suites = {"math500", "gsm8k", "svamp", "commonsenseqa", "strategyqa", "gpqa_diamond"}
     for method in ("mind", "std_cot", "ftcot_diverse", "mcc_kd"):
-        assert set(summary["methods"][method]["benchmarks"]) == {"gsm8k", "svamp", "asdiv", "multiarith"}
-    preds = load_predictions(paths.prediction_file("mind", 0, "gsm8k"))
-    assert len(preds) == 6 and all(set(p) >= {"id", "output", "pred_answer", "gold", "correct"} for p in preds)
+        assert set(summary["methods"][method]["benchmarks"]) == suites
+    for suite, kind in [("gsm8k", "number"), ("math500", "math"), ("commonsenseqa", "choice"),
+                        ("strategyqa", "yesno"), ("gpqa_diamond", "choice")]:
+        preds = load_predictions(paths.prediction_file("mind", 0, suite))
+        assert len(preds) == 6 and all(set(p) >= {"id", "output", "pred_answer", "gold", "correct"} for p in preds)
+        assert {p["kind"] for p in preds} == {kind}
     assert "paired" in summary
     assert analyse_students(params, paths)["setup"]["skipped"]
