@@ -214,7 +214,9 @@ def _empty_model(path: Path):
 
     config = AutoConfig.from_pretrained(path, local_files_only=True)
     with torch.random.fork_rng(devices=[]), init_empty_weights():  # no draw from the global RNG either
-        return config, AutoModelForCausalLM.from_config(config)
+        model = AutoModelForCausalLM.from_config(config)
+    model.tie_weights()  # as from_pretrained does: tied embeddings are one weight
+    return config, model
 
 
 def lora_parameters(model, lora: LoraParams) -> int:
