@@ -263,12 +263,14 @@ def training_memory_need(n_params: int, n_trainable: int, *, weight_bytes: int, 
 
 
 def available_memory(cuda: bool) -> tuple[int, str]:
-    """``(free bytes, where)``: the current GPU's free memory (``torch.cuda.mem_get_info``), else the available RAM
+    """``(free bytes, where)``: the free memory of this process's GPU (``torch.cuda.mem_get_info``; LOCAL_RANK
+    under ``accelerate launch``/``torchrun``, as the trainer's accelerator picks it), else the available RAM
     (psutil when installed, else /proc/meminfo's MemAvailable); 0 bytes when neither can be read."""
     if cuda:
         import torch
 
-        return torch.cuda.mem_get_info()[0], f"GPU {torch.cuda.current_device()} ({torch.cuda.get_device_name()})"
+        device = int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count()
+        return torch.cuda.mem_get_info(device)[0], f"GPU {device} ({torch.cuda.get_device_name(device)})"
     try:
         import psutil
 
@@ -321,7 +323,9 @@ def load_training_student(path: str | os.PathLike, student: StudentParams, train
         log.warning("student %s: %.2fB weights > student.lora_above_params (%.2fB): training LoRA adapters (%s); "
                     "set student.full_finetune: true to train every weight", path, n_params / 1e9,
                     student.lora_above_params / 1e9, lora.model_dump())
-    dtype = student.dtype if student.dtype != "auto" else str(getattr(config, "dtype", None) or "float32")
+    # "auto" keeps the checkpoint's dtype, which config.json records (dtype, or torch_dtype before transformers 5)
+    saved = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+    dtype = student.dtype if student.dtype != "auto" else str(saved or "float32")
     dtype = dtype.removeprefix("torch.")
     weight_bytes = 2 if dtype in ("bfloat16", "float16") else 4
     if lora is None and weight_bytes == 2 and not student.low_precision_training:

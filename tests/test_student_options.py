@@ -155,10 +155,14 @@ def test_training_student_gets_lora_above_the_threshold(plain_dir, caplog):
         StudentParams(full_finetune=True, lora=LoraParams())
 
 
-def test_low_precision_full_training_is_refused_unless_allowed(plain_dir):
+def test_low_precision_full_training_is_refused_unless_allowed(plain_dir, tmp_path):
     bf16 = TINY.model_copy(update={"dtype": "bfloat16"})
     with pytest.raises(ValueError, match=r"every weight would train in bfloat16 .*float32 master weights"):
         load_training_student(plain_dir, bf16, fast_train())
+    model, tok = load_student(plain_dir)
+    save_student(model.to(torch.bfloat16), tok, tmp_path / "bf16")  # a checkpoint saved in bf16, as Qwen's are
+    with pytest.raises(ValueError, match=r"every weight would train in bfloat16 \(student.dtype: auto\)"):
+        load_training_student(tmp_path / "bf16", TINY.model_copy(update={"dtype": "auto"}), fast_train())
     model, _ = load_training_student(plain_dir, bf16.model_copy(update={"low_precision_training": True}), fast_train())
     assert next(model.parameters()).dtype == torch.bfloat16
     model, _ = load_training_student(plain_dir, bf16.model_copy(update={"lora": LoraParams()}), fast_train())
