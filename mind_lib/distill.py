@@ -18,7 +18,7 @@ from mind_lib.pretrain import general_items
 from mind_lib.io import base_student_marker, feature_cache_folder, folder_digest, output_lock, world_marker
 from mind_lib.strategies.registry import get_strategy, strategy_names
 from mind_lib.strategies.base import build_item_set
-from mind_lib.student import load_student
+from mind_lib.student import load_training_student
 from mind_lib.tasks.base import Example, world_fingerprint
 from mind_lib.trainer import train
 
@@ -61,7 +61,7 @@ def distill(method: str, seed: int, out_dir: str | os.PathLike, *, train_example
     main = os.environ.get("RANK", "0") == "0"
     with output_lock(out_dir) if main else nullcontext():
         set_seed(seed)  # LoRA adapters are initialised randomly
-        model, tokenizer = load_student(start, dtype=student.dtype, lora=student.lora)
+        model, tokenizer = load_training_student(start, student, params)  # LoRA, memory check, options
         train_set = strategy.tokenize(tokenizer, train_items, student.max_len)
         eval_set = strategy.tokenize(tokenizer, eval_items, student.max_len) if eval_items else None
         if cache_dir is not None:

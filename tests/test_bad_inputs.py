@@ -341,7 +341,7 @@ def no_model(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a model was loaded")
 
-    monkeypatch.setattr(mind_lib.distill, "load_student", refuse)
+    monkeypatch.setattr(mind_lib.distill, "load_training_student", refuse)
 
 
 def test_world_manifest_records_the_fingerprint_of_its_files(root, tmp_path):

@@ -9,6 +9,7 @@ from mind_lib.config import Section
 
 
 Dtype = Literal["auto", "float32", "bfloat16", "float16"]
+AttnImplementation = Literal["eager", "sdpa", "flash_attention_2"]
 
 
 class LoraParams(Section):
@@ -52,11 +53,37 @@ class StudentParams(Section):
     init_seed: int = Field(0, ge=0)
     """tiny: seed of the random initialisation."""
     lora: LoraParams | None = None
-    """LoRA adapters for distillation; null = train every weight."""
+    """LoRA adapters for distillation; null = train every weight, unless the student is larger than
+    ``lora_above_params`` (then default adapters are added, see there)."""
+    lora_above_params: float = Field(1e9, ge=0)
+    """A student with more weights than this (counted from its config.json, without loading it) and no ``lora``
+    gets default LoRA adapters in distillation: full training of a billion weights needs 16 bytes a weight (float32
+    weights, gradients and two AdamW states). ``full_finetune: true`` trains every weight anyway."""
+    full_finetune: bool = False
+    """Train every weight whatever the student's size (turns ``lora_above_params`` off); contradicts ``lora``."""
+    low_precision_training: bool = False
+    """Allow training weights held in bfloat16/float16 (``dtype``, or ``auto`` on such a checkpoint). Off: such a
+    distillation is refused, because AdamW updates smaller than the weight's rounding step (about 1/256 of it in
+    bfloat16) are lost; keep ``dtype: float32`` (float32 master weights) with bf16 autocast
+    (``train.mixed_precision``), or use LoRA (its adapters are float32)."""
+    gradient_checkpointing: bool = False
+    """Recompute each layer's activations in the backward pass instead of keeping them: far less activation
+    memory for about a third more compute (distillation only; generation is unaffected)."""
+    attn_implementation: AttnImplementation | None = None
+    """Attention kernel of a loaded student: null = transformers' default (sdpa where supported), eager, sdpa, or
+    flash_attention_2 (needs the flash-attn package, a recent GPU and bfloat16/float16 compute)."""
+    chat_template: bool | Literal["auto"] = "auto"
+    """Prompt the student through its tokenizer's chat template (user turn = the question prompt, assistant turn =
+    the target; only the assistant's tokens are trained): auto = when the tokenizer has one (instruct models do,
+    the tiny student does not), true = require it, false = the plain prompt even if it has one. The choice is
+    carried by the tokenizer saved with each student, so evaluation prompts as training did."""
 
     @model_validator(mode="after")
     def _check_heads(self):
         if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
             raise ValueError(f"d_model ({self.d_model}) / n_heads ({self.n_heads}) must be an even integer")
+        if self.full_finetune and self.lora is not None:
+            raise ValueError("student.full_finetune: true trains every weight, but student.lora is set; "
+                             "remove one of the two")
         return self
 

@@ -32,6 +32,10 @@ def run_pretrain(params, paths: Paths, out=None, max_steps: int | None = None, r
 
         source = check_model_folder(resolve_path(find_repo_root(), student.path), "student.path: ")
         shutil.copytree(source, out, dirs_exist_ok=True)
+        if student.chat_template is False:  # the base student is evaluated too: it must prompt as the runs do
+            from mind_lib.student import drop_chat_template
+
+            drop_chat_template(out)
         return {"copied": str(source), "to": str(out)}
     if max_steps is not None:
         train = TrainParams.model_validate(train.model_dump() | {"max_steps": max_steps})

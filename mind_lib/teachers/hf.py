@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from mind_lib.formatting import chat_text, has_chat_template
 from mind_lib.params.collect import TeacherSpec
 from mind_lib.student import check_model_folder
 from mind_lib.tasks.base import Example
@@ -68,7 +69,7 @@ class HFTeacher(PromptedTeacher):
             if self.tokenizer.eos_token is None:
                 raise ValueError(f"HF teacher {self.name!r}: tokenizer at {self.path} has neither a pad nor an eos token")
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        has_template = bool(getattr(self.tokenizer, "chat_template", None))
+        has_template = has_chat_template(self.tokenizer)
         if use_chat_template and not has_template:
             raise ValueError(f"HF teacher {self.name!r}: use_chat_template=True but the tokenizer at {self.path} "
                              "has no chat template")
@@ -91,8 +92,7 @@ class HFTeacher(PromptedTeacher):
     def render(self, example: Example) -> str:
         """The exact text the model is conditioned on for ``example``."""
         if self.use_chat_template:
-            return self.tokenizer.apply_chat_template(self.messages(example), tokenize=False,
-                                                      add_generation_prompt=True)
+            return chat_text(self.tokenizer, self.messages(example))
         return self.plain_prompt(example)
 
     def _generation_kwargs(self, n: int) -> dict[str, Any]:
