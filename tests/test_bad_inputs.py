@@ -240,17 +240,16 @@ def test_unreadable_checkpoint_inside_a_valid_archive_names_the_file(student_dir
                                    RuntimeError("[enforce fail at inline_container.cc:626] . unexpected pos 64")])
 def test_disk_full_while_saving_keeps_the_previous_checkpoint(student_dir, tmp_path, straight, monkeypatch, error):
     ref, _ = straight
-    real_save, calls = torch.save, []
+    real_save = torch.save
 
     def full_disk(obj, path):
-        calls.append(path)
-        if len(calls) == 2:  # the second checkpoint: part of the file, then the disk is full
+        if "step-00000004" in str(path):  # the second checkpoint: part of a file, then the disk is full
             open(path, "wb").write(b"partial")
             raise error
         real_save(obj, path)
 
     monkeypatch.setattr(torch, "save", full_disk)
-    with pytest.raises(OSError, match=r"no space left on device while writing .*step-00000004\.tmp/state\.pt") as err:
+    with pytest.raises(OSError, match=r"no space left on device while writing .*step-00000004\.tmp") as err:
         run(student_dir, tmp_path, params=RESUME_PARAMS)
     assert err.value.errno == errno.ENOSPC and "previous checkpoint" in str(err.value)
     monkeypatch.setattr(torch, "save", real_save)
