@@ -13,7 +13,7 @@ from mind_lib.strategies.ftcot_diverse import FtcotDiverse
 from mind_lib.student import load_student
 from mind_lib.params.student import LoraParams
 from mind_lib.trainer import (BatchOrder, NonFiniteLossError, length_grouped_batches, plan_replay, plan_training,
-                              train)
+                              resolve_budget, train)
 from tests.distill_data import fast_train, make_examples, make_rows, save_tiny_student
 
 EXAMPLES = make_examples(12)
@@ -145,6 +145,27 @@ def test_replay_follows_the_runs_own_tokens_at_its_share(share, world):
 def test_budget_too_large_for_the_data():
     with pytest.raises(ValueError, match="epochs of these 2 items"):
         plan_training(BatchOrder([3, 4], 1, 1, 0), [1, 1], 10**9, 1, 1)
+
+
+def test_epoch_budget_is_epochs_of_the_runs_items_or_of_a_reference():
+    epochs = fast_train(budget_epochs=2.5)
+    assert resolve_budget(epochs, [10, 20, 30]) == 150
+    assert resolve_budget(epochs, [10, 20, 30], epoch_tokens=1000) == 2500
+    assert resolve_budget(fast_train(), [10, 20, 30], epoch_tokens=1000) == 400  # a token budget stays as it is
+
+
+def test_epoch_budget_trains_that_many_epochs_and_the_summary_records_both(student_dir, tmp_path):
+    own = run(student_dir, tmp_path / "own", params=fast_train(budget_epochs=2))
+    per_epoch = own["train_items"]["target_tokens"]
+    assert own["finished"] and own["budget_epochs"] == 2 and own["epoch_tokens"] == per_epoch
+    assert own["budget_tokens"] == 2 * per_epoch <= own["target_tokens"] and own["epochs"] == pytest.approx(2)
+    # counted on a reference's items (what the distill stage passes for distill.epochs_reference): its tokens
+    model, tok = load_student(student_dir)
+    items = Counting().build_items(EXAMPLES, ROWS, tok, 96)
+    ref = train(model, tok, Counting(), items, fast_train(budget_epochs=2), tmp_path / "ref", epoch_tokens=300)
+    assert ref["budget_tokens"] == 600 <= ref["target_tokens"] and ref["epoch_tokens"] == 300
+    assert ref["fingerprint"] != own["fingerprint"]
+    assert "budget_epochs" not in run(student_dir, tmp_path / "tokens", params=fast_train())
 
 
 def test_equal_budget_means_equal_target_tokens_across_methods(student_dir, tmp_path):
