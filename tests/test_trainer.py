@@ -240,6 +240,27 @@ def test_killed_while_saving_a_checkpoint_resumes_from_the_previous_one(student_
     assert_same_weights(ref, tmp_path)
 
 
+def test_a_format_1_checkpoint_still_resumes_exactly(student_dir, tmp_path, straight):
+    """Format 1: the trainable weights, optimizer, scheduler and strategy state all in state.pt (no save_state files)."""
+    ref, _ = straight
+    run(student_dir, tmp_path, params=RESUME_PARAMS.model_copy(update={"max_steps": 3}))
+    folder = tmp_path / "training" / "checkpoints" / "step-00000003"
+    state = torch.load(folder / "state.pt", weights_only=False)
+    model = load_student(student_dir)[0]
+    weights = load_file(folder / "model.safetensors")
+    state |= {"model": {n: weights[n] for n, p in model.named_parameters() if n in weights},
+              "optimizer": torch.load(folder / "optimizer.bin", weights_only=False),
+              "scheduler": torch.load(folder / "custom_checkpoint_0.pkl", weights_only=False),
+              "strategy": torch.load(folder / "custom_checkpoint_1.pkl", weights_only=False)}
+    del state["format"]
+    for f in folder.iterdir():
+        f.unlink()
+    torch.save(state, folder / "state.pt")
+    run(student_dir, tmp_path, params=RESUME_PARAMS, resume=True)
+    assert_same_weights(ref, tmp_path)
+    assert train_rows(tmp_path) == train_rows(ref)
+
+
 def test_replay_resumes_exactly_and_is_logged(student_dir, tmp_path):
     params = RESUME_PARAMS.model_copy(update={"replay_share": 0.3})
     ref = run(student_dir, tmp_path / "ref", params=params, replay=True)
