@@ -244,7 +244,8 @@ def test_accelerate_launcher_runs_each_run_as_one_accelerate_launch(tmp_path, mo
 
     # a failed run stops the stage with the command that failed
     monkeypatch.setattr(subprocess, "run", lambda command, check=False: subprocess.CompletedProcess(command, 3))
-    with pytest.raises(RuntimeError, match=r"distill std_cot seed 0: `.*accelerate\.commands\.launch .*` exited with 3"):
+    with pytest.raises(RuntimeError, match=r"distill std_cot seed 0: `.*accelerate\.commands\.launch .*` exited "
+                                           r"with 3"):
         run_grid(params, paths, progress=False)
     missing = SimpleNamespace(distill=cfg.model_copy(update={"accelerate_config": str(tmp_path / "none.yaml")}),
                               student=params.student)

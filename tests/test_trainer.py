@@ -241,7 +241,8 @@ def test_killed_while_saving_a_checkpoint_resumes_from_the_previous_one(student_
 
 
 def test_a_format_1_checkpoint_still_resumes_exactly(student_dir, tmp_path, straight):
-    """Format 1: the trainable weights, optimizer, scheduler and strategy state all in state.pt (no save_state files)."""
+    """Format 1: the trainable weights, optimizer, scheduler and strategy state all in state.pt (no files of
+    accelerator.save_state)."""
     ref, _ = straight
     run(student_dir, tmp_path, params=RESUME_PARAMS.model_copy(update={"max_steps": 3}))
     folder = tmp_path / "training" / "checkpoints" / "step-00000003"
