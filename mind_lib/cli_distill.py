@@ -84,6 +84,8 @@ def cmd_distill(args) -> int:
         args.method, args.seed, args.out, train_examples=train_examples, rows=rows, eval_examples=eval_examples,
         eval_rows=eval_rows, student=student, params=cfg.train, options=cfg.methods.get(args.method),
         student_path=student_path, max_steps=args.max_steps, replay_examples=replay_examples(paths.world, cfg.train),
-        resume=args.resume, cache_dir=feature_cache_dir(paths.models), world=world_fingerprint(paths.world))
+        resume=args.resume, cache_dir=feature_cache_dir(paths.models), world=world_fingerprint(paths.world),
+        epochs_reference=cfg.epochs_reference,
+        reference_options=cfg.methods.get(cfg.epochs_reference) if cfg.epochs_reference else None)
     _print_once({k: summary[k] for k in ("method", "finished", "steps", "target_tokens") if k in summary})
     return 0

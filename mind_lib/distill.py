@@ -30,7 +30,8 @@ def distill(method: str, seed: int, out_dir: str | os.PathLike, *, train_example
             eval_examples: Sequence[Example] | None = None, eval_rows: Sequence[dict] | None = None,
             student_path: str | os.PathLike | None = None, max_steps: int | None = None,
             replay_examples: Sequence[Example] | None = None, resume: bool = False,
-            cache_dir: str | os.PathLike | None = None, world: str | None = None) -> dict:
+            cache_dir: str | os.PathLike | None = None, world: str | None = None,
+            epochs_reference: str | None = None, reference_options: dict[str, Any] | None = None) -> dict:
     """Distil ``method`` into the student at ``student_path`` (default ``student.path``); returns the summary.
 
     ``seed`` overrides ``params.seed`` (data order, dropout, LoRA init) and ``max_steps`` (if given)
@@ -42,6 +43,8 @@ def distill(method: str, seed: int, out_dir: str | os.PathLike, *, train_example
     ``cache_dir``: where a strategy may cache what it computes once per data and base student (MIND's encoder
     vectors); None = no cache. ``world``: the fingerprint of the world the examples come from
     (``tasks.base.world_fingerprint``), recorded in ``world_marker(out_dir)`` for the evaluate stage.
+    ``epochs_reference`` (with ``reference_options``): with ``params.budget_epochs``, the method whose items count
+    the epochs (``DistillParams.epochs_reference``); None = the run's own items.
     """
     from accelerate.utils import set_seed
 
@@ -68,13 +71,25 @@ def distill(method: str, seed: int, out_dir: str | os.PathLike, *, train_example
             strategy.use_cache(cache_dir)
         replay_set = (build_item_set(tokenizer, general_items(replay_examples), student.max_len)
                       if replay_examples and params.replay_share > 0 else None)
+        epoch_tokens = (reference_epoch_tokens(epochs_reference, reference_options, tokenizer, train_examples, rows,
+                                               student.max_len)
+                        if params.budget_epochs is not None and epochs_reference is not None else None)
         log.info("distill %s seed %d: %s", method, seed, train_set.summary())
         summary = train(model, tokenizer, strategy, train_set, params, out_dir, eval_set=eval_set,
-                        replay_set=replay_set, resume=resume)
+                        replay_set=replay_set, resume=resume, epoch_tokens=epoch_tokens)
         if world is not None and main:
             # beside training/summary.json (after train(): a fresh start empties training/)
             world_marker(out_dir).write_text(world)
     return summary
+
+
+def reference_epoch_tokens(method: str, options: dict[str, Any] | None, tokenizer, train_examples: Sequence[Example],
+                           rows: Sequence[dict], max_len: int) -> int:
+    """Target tokens of one epoch of ``method``'s training items: what one epoch of ``budget_epochs`` is for every
+    method of the grid (equal exposure, docs/method.md §3)."""
+    reference = get_strategy(method, options)
+    items = reference.tokenize(tokenizer, reference.text_items(train_examples, rows), max_len)
+    return int(sum(items.target_counts()))
 
 
 def check_out_dir(out_dir: str | os.PathLike, inputs: dict[str, Path]) -> Path:
@@ -133,14 +148,76 @@ def _grid_job(job: dict) -> dict:
                       params=cfg.train.model_copy(update={"num_threads": job["threads"], "progress": False}),
                       options=cfg.methods.get(job["method"]), student_path=job["student_path"],
                       replay_examples=replay_examples(paths.world, cfg.train), resume=same_base,
-                      cache_dir=paths.feature_cache, world=job["world"])
+                      cache_dir=paths.feature_cache, world=job["world"], epochs_reference=cfg.epochs_reference,
+                      reference_options=cfg.methods.get(cfg.epochs_reference) if cfg.epochs_reference else None)
     base_marker.parent.mkdir(parents=True, exist_ok=True)
     base_marker.write_text(job["base_digest"])
     return {**summary, "method": job["method"], "seed": job["seed"]}
 
 
+def accelerate_command(job: dict, params_file: Path, accelerate_config: Path | None) -> list[str]:
+    """``accelerate launch`` (this interpreter's accelerate) of one grid run through ``mind distill --method``
+    (``mind_lib.cli_distill``), reading the stage's resolved ``student`` and ``distill`` sections from
+    ``params_file``; ``--resume`` when the run's folder holds a run from the same base student."""
+    import sys
+
+    from mind_lib.config import DEFAULT_PROFILE
+
+    paths = job["paths"]
+    out = paths.run_dir(job["method"], job["seed"])
+    marker = base_student_marker(out)
+    same_base = marker.exists() and marker.read_text() == job["base_digest"]
+    return [sys.executable, "-m", "accelerate.commands.launch",
+            *(["--config_file", str(accelerate_config)] if accelerate_config is not None else []),
+            "-m", "mind_lib.cli", "distill", "--method", job["method"], "--seed", str(job["seed"]), "--out", str(out),
+            "--student", str(job["student_path"]), "--params", str(params_file), "--profile", DEFAULT_PROFILE,
+            "--out-root", str(paths.root), *(["--resume"] if same_base else [])]
+
+
+def _launched_job(job: dict, params_file: Path, accelerate_config: Path | None) -> dict:
+    """One run of the grid as an ``accelerate launch`` subprocess (``distill.launcher: accelerate``); its summary."""
+    import subprocess
+
+    from mind_lib.io import read_json, training_dir
+
+    out = job["paths"].run_dir(job["method"], job["seed"])
+    command = accelerate_command(job, params_file, accelerate_config)
+    log.info("distill %s seed %d: %s", job["method"], job["seed"], " ".join(command))
+    done = subprocess.run(command, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"distill {job['method']} seed {job['seed']}: `{' '.join(command)}` exited with "
+                           f"{done.returncode} (its output is above); fix the cause and rerun the stage (finished "
+                           f"runs are kept, this one resumes from its last checkpoint)")
+    base_marker = base_student_marker(out)
+    base_marker.parent.mkdir(parents=True, exist_ok=True)
+    base_marker.write_text(job["base_digest"])
+    return {**read_json(training_dir(out) / "summary.json"), "method": job["method"], "seed": job["seed"]}
+
+
+def _launch_grid(params, jobs: list[dict]) -> list[dict]:
+    """Every run of the grid through ``accelerate launch``, one after another (each may use every GPU)."""
+    import tempfile
+
+    import yaml
+
+    from mind_lib.io import find_repo_root, resolve_path
+
+    cfg = params.distill
+    config = resolve_path(find_repo_root(), cfg.accelerate_config) if cfg.accelerate_config else None
+    if config is not None and not config.is_file():
+        raise FileNotFoundError(f"distill.accelerate_config: {config} is not a file; write one with `accelerate "
+                                f"config --config_file {config}` or set accelerate_config: null")
+    with tempfile.TemporaryDirectory(prefix="mind-distill-") as tmp:
+        # the stage's own values (profile and overrides applied), so every launched run trains what the stage says
+        params_file = Path(tmp) / "params.yaml"
+        params_file.write_text(yaml.safe_dump({"student": params.student.model_dump(mode="json"),
+                                               "distill": cfg.model_dump(mode="json")}, sort_keys=False))
+        return [_launched_job(job, params_file, config) for job in jobs]
+
+
 def run_grid(params, paths, progress: bool = True) -> list[dict]:
-    """The distill stage: every method in ``distill.runs`` x every seed, ``distill.workers`` at a time.
+    """The distill stage: every method in ``distill.runs`` x every seed, ``distill.workers`` at a time, or with
+    ``distill.launcher: accelerate`` each as an ``accelerate launch`` subprocess, one after another.
 
     Finished runs whose data, params and base student are unchanged are not trained again, and an
     interrupted run resumes from its last checkpoint. Returns the run summaries (grid order).
@@ -157,6 +234,8 @@ def run_grid(params, paths, progress: bool = True) -> list[dict]:
     world = world_fingerprint(paths.world)
     jobs = [dict(method=m, seed=s, paths=paths, cfg=cfg, student=student, student_path=student_path,
                  base_digest=digest, world=world, threads=threads) for m, s in run_pairs(cfg)]
+    if cfg.launcher == "accelerate":
+        return _launch_grid(params, jobs)
     # longest first (LPT): a costly run started last would leave the other cores idle at the end
     cost = {m: get_strategy(m, cfg.methods.get(m)).relative_cost for m in cfg.runs}
     order = sorted(range(len(jobs)), key=lambda i: -cost[jobs[i]["method"]])  # stable: grid order among equals

@@ -16,9 +16,11 @@ for splitting a run into pieces); it does not change the budget's schedule.
 
 The whole data order is fixed up front from the seed (``plan_training``), which makes three things
 simple: the cosine schedule knows its exact length, the budget is met to within one micro-step,
-and resuming is "jump to step s". A checkpoint holds the model's trainable weights, optimizer,
-scheduler, strategy state, every process's RNG states and the step; a run killed at any point and
-resumed ends with the same weights as an uninterrupted one (bit for bit on CPU).
+and resuming is "jump to step s". A budget in epochs (``budget_epochs``) is turned into target tokens first
+(``resolve_budget``). A checkpoint is ``accelerator.save_state``'s folder (model, optimizer, the registered
+scheduler and strategy state; sharded under FSDP/DeepSpeed) plus ``state.pt``: the step, the number of processes
+and their batch shape, the run's fingerprint and every process's RNG states. A run killed at any point and resumed
+ends with the same weights as an uninterrupted one (bit for bit on CPU).
 
 Output folder: the final model as an HF folder (``from_pretrained(out_dir)``) and ``training/``
 with ``log.jsonl``, ``summary.json`` and ``checkpoints/``.
@@ -183,6 +185,18 @@ class Plan:
         return int(self.tokens[self.groups(step - 1).stop - 1]) if step > 0 else 0
 
 
+def resolve_budget(params: TrainParams, target_counts, epoch_tokens: int | None = None) -> int:
+    """The run's budget in target tokens: ``budget_tokens``, or with ``budget_epochs`` that many epochs of
+    ``epoch_tokens`` target tokens (one epoch of a reference method's items, the same for every method: equal
+    exposure), by default of the run's own items (``target_counts``)."""
+    if params.budget_epochs is None:
+        return params.budget_tokens
+    per_epoch = int(np.asarray(target_counts, dtype=np.int64).sum()) if epoch_tokens is None else int(epoch_tokens)
+    if per_epoch <= 0:
+        raise ValueError("budget_epochs: the items counting the epochs have no target tokens")
+    return max(1, round(params.budget_epochs * per_epoch))
+
+
 def plan_training(order: BatchOrder, target_counts, budget: int, grad_accum: int, world: int) -> Plan:
     """The shortest run whose trained target tokens reach ``budget`` (overshoot < one micro-step)."""
     counts = np.asarray(target_counts, dtype=np.int64)
@@ -249,13 +263,16 @@ def plan_replay(plan: Plan, order: BatchOrder, target_counts, share: float) -> R
 
 
 def run_fingerprint(items: ItemSet, strategy: Strategy, params: TrainParams, world: int,
-                    replay: ItemSet | None = None) -> str:
+                    replay: ItemSet | None = None, budget: int | None = None) -> str:
     """Hash of what determines the weights: the items, the strategy, the params that shape training.
 
-    Resuming under another fingerprint would silently mix two runs, so it is refused.
+    Resuming under another fingerprint would silently mix two runs, so it is refused. ``budget``: the target
+    tokens an epoch budget came to (``resolve_budget``); a token budget is in the params already.
     """
     shaping = params.model_dump(exclude={"max_steps", "eval_every", "eval_batch_size", "save_every", "log_every",
-                                         "num_threads", "keep_checkpoint", "progress"})
+                                         "num_threads", "keep_checkpoint", "progress", "budget_epochs"})
+    if params.budget_epochs is not None:  # only then, so that a token budget's fingerprint is what it always was
+        shaping |= {"budget_epochs": params.budget_epochs, "budget_tokens": budget}
     h = hashlib.sha256(json.dumps({"params": shaping, "strategy": strategy.name, "world": world,
                                    "whole_questions": strategy.whole_questions,
                                    "options": strategy.options.model_dump(mode="json")}, sort_keys=True).encode())
@@ -341,35 +358,50 @@ def _no_space_error(err: BaseException, path: Path, root: Path) -> OSError | Non
     return None
 
 
-def save_checkpoint(root: Path, step: int, model, optimizer, scheduler, strategy: Strategy, accelerator,
-                    fingerprint: str) -> Path | None:
-    """Write ``root/step-<step>/state.pt`` atomically and point ``root/latest`` at it (main process writes).
+CHECKPOINT_FORMAT = 2
+"""``state.pt`` holds the project's extras beside ``accelerator.save_state``'s files; format 1 held everything
+(unsharded trainable weights, optimizer, scheduler, strategy) in ``state.pt`` and still loads."""
 
-    The previous checkpoint is kept (``KEEP_CHECKPOINTS``). A failed write (e.g. a full disk, reported as
-    "no space left on device while writing <file>") removes the temporary folder and leaves the
-    previous checkpoint and the pointer as they were.
+
+class WorldSizeError(ValueError):
+    """A checkpoint saved by another number of processes: the data order and the steps depend on it."""
+
+
+def save_checkpoint(root: Path, step: int, accelerator, extras: dict) -> Path:
+    """Write ``root/step-<step>/`` atomically and point ``root/latest`` at it.
+
+    Every process takes part in ``accelerator.save_state`` (under FSDP/DeepSpeed each writes its shard): the
+    model, the optimizer and the objects registered with ``register_for_checkpointing`` (the scheduler, the
+    strategy). The main process then writes ``state.pt`` (``extras``: step, fingerprint, processes, batch shape;
+    plus every process's RNG states), last, so a folder with an intact ``state.pt`` is complete. The previous
+    checkpoint is kept (``KEEP_CHECKPOINTS``). A failed write (e.g. a full disk, reported as "no space left on
+    device while writing <folder>") removes the temporary folder and leaves the previous checkpoint and the
+    pointer as they were.
     """
     rngs = _gather_rng(accelerator)
-    folder = root / f"step-{step:08d}"
-    if accelerator.is_main_process:
-        trainable = {n: p.detach().cpu() for n, p in accelerator.unwrap_model(model).named_parameters()
-                     if p.requires_grad}
-        state = {"step": step, "fingerprint": fingerprint, "world": accelerator.num_processes, "model": trainable,
-                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                 "strategy": strategy.state_dict(), "rng": rngs}
-        tmp = root / f"step-{step:08d}.tmp"
+    folder, tmp = root / f"step-{step:08d}", root / f"step-{step:08d}.tmp"
+    main = accelerator.is_main_process
+    if main:
         shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            tmp.mkdir(parents=True)
-            torch.save(state, tmp / "state.pt")
-            with open(tmp / "state.pt", "rb") as f:  # on disk before the pointer moves (a crash may follow)
-                os.fsync(f.fileno())
-        except BaseException as e:
+        tmp.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    try:
+        accelerator.save_state(str(tmp))
+        accelerator.wait_for_everyone()
+        if main:
+            torch.save({"format": CHECKPOINT_FORMAT, **extras, "rng": rngs}, tmp / "state.pt")
+            for f in sorted(tmp.rglob("*")):  # on disk before the pointer moves (a crash may follow)
+                if f.is_file():
+                    with open(f, "rb") as handle:
+                        os.fsync(handle.fileno())
+    except BaseException as e:
+        if main:
             shutil.rmtree(tmp, ignore_errors=True)
-            no_space = _no_space_error(e, tmp / "state.pt", root)
-            if no_space is not None:
-                raise no_space from e
-            raise
+        no_space = _no_space_error(e, tmp, root)
+        if no_space is not None:
+            raise no_space from e
+        raise
+    if main:
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(tmp, folder)
         (root / "latest.tmp").write_text(folder.name)
@@ -391,6 +423,27 @@ def _gather_rng(accelerator) -> list[dict]:
     return gather_object(state) if accelerator.num_processes > 1 else state
 
 
+def batch_shape(params: TrainParams, world: int) -> dict:
+    """What a checkpoint records of how the data are cut: processes and the per-process batch."""
+    return {"world": world, "batch_size": params.batch_size, "batch_tokens": params.batch_tokens,
+            "grad_accum": params.grad_accum}
+
+
+def check_world(folder: Path, state: dict, world: int) -> None:
+    """Refuse a checkpoint of another number of processes (``WorldSizeError``): micro-step ``j`` is batches
+    ``j*world ..`` of the stream, so the steps after the checkpoint would not be the planned ones."""
+    saved = state["world"]
+    if saved == world:
+        return
+    shape = ", ".join(f"{k} {state[k]}" for k in ("batch_size", "batch_tokens", "grad_accum") if k in state)
+    raise WorldSizeError(
+        f"{folder}: this checkpoint was saved by a run with {saved} process(es)"
+        + (f" ({shape} per process)" if shape else "") + f", and this resume has {world}. The data order and the "
+        f"optimizer steps depend on the number of processes, so the run cannot continue exactly: resume with "
+        f"{saved} process(es) (e.g. accelerate launch --num_processes {saved} ...), or start the run afresh "
+        f"without --resume / resume=True (the checkpoint is then discarded)")
+
+
 def load_checkpoint(folder: Path, model, optimizer, scheduler, strategy: Strategy, accelerator,
                     fingerprint: str) -> int:
     """Restore everything ``save_checkpoint`` wrote; returns the step to continue from."""
@@ -399,18 +452,23 @@ def load_checkpoint(folder: Path, model, optimizer, scheduler, strategy: Strateg
     except Exception as e:  # damage the cheap check in latest_checkpoint cannot see (e.g. inside the archive)
         raise CheckpointError(f"{folder / 'state.pt'}: cannot be read ({type(e).__name__}: {e}); start the run "
                               f"afresh (without --resume / resume=True)") from e
+    check_world(folder, state, accelerator.num_processes)  # first: the fingerprint covers the world too
     if state["fingerprint"] != fingerprint:
         raise ValueError(f"{folder}: this checkpoint was made with other items, strategy options or training "
                          f"params; resuming would mix two runs (start over without --resume, or restore them)")
-    if state["world"] != accelerator.num_processes:
-        raise ValueError(f"{folder}: saved with {state['world']} processes, resuming with "
-                         f"{accelerator.num_processes}; the data order differs, so resume with {state['world']}")
-    result = accelerator.unwrap_model(model).load_state_dict(state["model"], strict=False)
-    if result.unexpected_keys:
-        raise ValueError(f"{folder}: weights the model does not have: {result.unexpected_keys[:5]}")
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    strategy.load_state_dict(state["strategy"])
+    if state.get("format", 1) >= 2:
+        try:
+            accelerator.load_state(str(folder))
+        except Exception as e:
+            raise CheckpointError(f"{folder}: accelerate cannot load its state ({type(e).__name__}: {e}); start "
+                                  f"the run afresh (without --resume / resume=True)") from e
+    else:
+        result = accelerator.unwrap_model(model).load_state_dict(state["model"], strict=False)
+        if result.unexpected_keys:
+            raise ValueError(f"{folder}: weights the model does not have: {result.unexpected_keys[:5]}")
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        strategy.load_state_dict(state["strategy"])
     _set_rng_state(state["rng"][accelerator.process_index])
     return int(state["step"])
 
@@ -525,18 +583,21 @@ def build_optimizer(model, params: TrainParams) -> torch.optim.AdamW:
 
 def train(model, tokenizer, strategy: Strategy, train_set: ItemSet, params: TrainParams, out_dir: str | os.PathLike,
           *, eval_set: ItemSet | None = None, replay_set: ItemSet | None = None, resume: bool = False,
-          desc: str | None = None) -> dict:
+          desc: str | None = None, epoch_tokens: int | None = None) -> dict:
     """Train ``model`` on ``train_set`` with ``strategy``'s loss until the token budget is spent.
 
     ``desc``: the progress bar's label (default: ``train <strategy name>``). ``replay_set``: items
     rehearsed with their plain mean loss at ``params.replay_share`` (required when the share is > 0).
+    ``epoch_tokens``: with ``params.budget_epochs``, the target tokens one epoch counts (a reference method's
+    items, the same for every method); None = one epoch of ``train_set``.
 
     ``resume``: continue from the last checkpoint in ``out_dir/training`` (a fresh start if there
     is none; nothing to do if that run already finished). Without it, an earlier run there is
     discarded. Returns the run summary (also in ``training/summary.json``); the final model is
     saved to ``out_dir`` (LoRA adapters merged into the weights).
     """
-    run = _Run(strategy, train_set, eval_set, replay_set, params, Path(out_dir), tokenizer.pad_token_id)
+    run = _Run(strategy, train_set, eval_set, replay_set, params, Path(out_dir), tokenizer.pad_token_id,
+               epoch_tokens)
     done = run.finished_summary() if resume else None
     if done is not None:
         log.info("%s: this run already finished; nothing to resume", run.out_dir)
@@ -620,8 +681,9 @@ class _Run:
     the end. ``train`` reads as the loop over them."""
 
     def __init__(self, strategy: Strategy, train_set: ItemSet, eval_set: ItemSet | None, replay_set: ItemSet | None,
-                 params: TrainParams, out_dir: Path, pad_id: int):
-        """The accelerator, the data order and its plan, rehearsal and the run's fingerprint (no state yet)."""
+                 params: TrainParams, out_dir: Path, pad_id: int, epoch_tokens: int | None = None):
+        """The accelerator, the data order and its plan, rehearsal and the run's fingerprint (no state yet).
+        ``epoch_tokens``: the target tokens of one epoch for ``budget_epochs`` (``resolve_budget``)."""
         from accelerate import Accelerator
 
         self.strategy, self.train_set, self.eval_set, self.params, self.pad_id = (strategy, train_set, eval_set,
@@ -642,23 +704,38 @@ class _Run:
         self.order = BatchOrder(train_set.lengths(), params.batch_size, params.group_size, params.seed,
                                 units=train_set.question_units() if strategy.whole_questions else None,
                                 target_counts=train_set.target_counts(), batch_tokens=params.batch_tokens)
-        self.plan = plan_training(self.order, train_set.target_counts(), params.budget_tokens, params.grad_accum,
-                                  self.world)
+        self.budget = resolve_budget(params, train_set.target_counts(), epoch_tokens)
+        self.epoch_tokens = epoch_tokens
+        self.plan = plan_training(self.order, train_set.target_counts(), self.budget, params.grad_accum, self.world)
         self.stop_at = self.plan.n_steps if params.max_steps is None else min(self.plan.n_steps, params.max_steps)
-        replay_set = Rehearsal.items_to_use(params, replay_set)
-        self.fingerprint = run_fingerprint(train_set, strategy, params, self.world, replay_set)
+        self.replay_set = replay_set = Rehearsal.items_to_use(params, replay_set)
+        self.fingerprint = self.fingerprint_at(self.world)
         self.lengths = np.asarray(train_set.lengths())
         self.rehearsal = Rehearsal(replay_set, self.plan, params, self.device) if replay_set is not None else None
         self.step, self.last_ckpt = 0, None
 
+    def fingerprint_at(self, world: int) -> str:
+        """The run's fingerprint had it ``world`` processes."""
+        return run_fingerprint(self.train_set, self.strategy, self.params, world, self.replay_set, self.budget)
+
     def finished_summary(self) -> dict | None:
-        """The summary of an earlier run of these items and params that already finished, else None."""
+        """The summary of an earlier run of these items and params that already finished, else None.
+
+        A run finished with another number of processes is finished too (with a warning): resuming it must not
+        train it again from scratch."""
         # the summary first: a run killed while removing its checkpoints at the end is finished, whatever
         # `latest` still names
         path = self.run_dir / "summary.json"
         if path.exists():
             done = read_json(path)
             if done.get("finished") and done.get("fingerprint") == self.fingerprint:
+                return done
+            world = done.get("processes")
+            if done.get("finished") and isinstance(world, int) and world != self.world \
+                    and done.get("fingerprint") == self.fingerprint_at(world):
+                log.warning("%s: this run already finished with %d process(es) (now %d); nothing to resume. To "
+                            "train it again with %d, start it afresh without --resume", self.out_dir, world,
+                            self.world, self.world)
                 return done
         return None
 
@@ -683,6 +760,8 @@ class _Run:
         self.strategy.setup(self.model, accelerator, self.train_set, self.eval_set,
                             RunInfo(params.seed, plan.n_steps,
                                     plan.batches_after(plan.n_steps) / self.order.batches_per_epoch))
+        # saved and loaded by accelerator.save_state/load_state with the prepared model and optimizer
+        accelerator.register_for_checkpointing(self.scheduler, self.strategy)
         if ckpt:
             self.step = load_checkpoint(ckpt, self.model, self.optimizer, self.scheduler, self.strategy, accelerator,
                                         self.fingerprint)
@@ -769,8 +848,9 @@ class _Run:
                     or (step == self.stop_at and (not finished or params.keep_checkpoint)))
 
     def save(self) -> None:
-        self.last_ckpt = save_checkpoint(self.ckpt_root, self.step, self.model, self.optimizer, self.scheduler,
-                                         self.strategy, self.accelerator, self.fingerprint)
+        extras = {"step": self.step, "fingerprint": self.fingerprint, **batch_shape(self.params, self.world),
+                  "batches_done": self.plan.batches_after(self.step)}
+        self.last_ckpt = save_checkpoint(self.ckpt_root, self.step, self.accelerator, extras)
 
     def finish(self, tokenizer) -> dict:
         """The final eval, the summary, the model folder (LoRA merged); the checkpoints go once the budget is spent."""
@@ -784,13 +864,16 @@ class _Run:
             self.write_log({"step": step, "event": "final_eval", **final_eval})
         wall = time.perf_counter() - self.t_start
         summary = {"method": self.strategy.name, "finished": finished, "steps": step, "planned_steps": plan.n_steps,
-                   "budget_tokens": params.budget_tokens, "target_tokens": plan.tokens_after(step),
+                   "budget_tokens": self.budget, "target_tokens": plan.tokens_after(step),
                    "replay_target_tokens": self.rehearsal.tokens_after(step) if self.rehearsal is not None else 0,
                    "epochs": plan.batches_after(step) / self.order.batches_per_epoch,
                    "processes": self.world, "mixed_precision": accelerator.mixed_precision, "wall_s": wall,
                    "train_items": self.train_set.summary(),
                    "eval_items": self.eval_set.summary() if self.eval_set else None,
                    **final_eval, "fingerprint": self.fingerprint, "machine": machine_info()}
+        if params.budget_epochs is not None:  # what the token budget came from
+            summary |= {"budget_epochs": params.budget_epochs,
+                        "epoch_tokens": self.epoch_tokens or int(np.sum(self.train_set.target_counts()))}
         if self.main:
             final = accelerator.unwrap_model(self.model)
             if hasattr(final, "merge_and_unload"):  # peft: one plain HF folder for evaluation

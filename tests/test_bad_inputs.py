@@ -29,7 +29,7 @@ from mind_lib.student import load_student
 from mind_lib.tasks.base import data_fingerprint, save_examples, world_fingerprint, write_manifest
 from mind_lib.tasks.world import generate_world, save_world
 from mind_lib.teachers.hf import HFTeacher
-from mind_lib.trainer import CheckpointError, checkpoint_problem
+from mind_lib.trainer import CheckpointError, WorldSizeError, checkpoint_problem
 from tests.distill_data import TINY, fast_train, make_examples, make_rows
 from tests.test_config import REPO_PARAMS, write_params
 from tests.test_trainer import RESUME_PARAMS, assert_same_weights, run, straight, student_dir, train_rows  # noqa: F401
@@ -240,17 +240,16 @@ def test_unreadable_checkpoint_inside_a_valid_archive_names_the_file(student_dir
                                    RuntimeError("[enforce fail at inline_container.cc:626] . unexpected pos 64")])
 def test_disk_full_while_saving_keeps_the_previous_checkpoint(student_dir, tmp_path, straight, monkeypatch, error):
     ref, _ = straight
-    real_save, calls = torch.save, []
+    real_save = torch.save
 
     def full_disk(obj, path):
-        calls.append(path)
-        if len(calls) == 2:  # the second checkpoint: part of the file, then the disk is full
+        if "step-00000004" in str(path):  # the second checkpoint: part of a file, then the disk is full
             open(path, "wb").write(b"partial")
             raise error
         real_save(obj, path)
 
     monkeypatch.setattr(torch, "save", full_disk)
-    with pytest.raises(OSError, match=r"no space left on device while writing .*step-00000004\.tmp/state\.pt") as err:
+    with pytest.raises(OSError, match=r"no space left on device while writing .*step-00000004\.tmp") as err:
         run(student_dir, tmp_path, params=RESUME_PARAMS)
     assert err.value.errno == errno.ENOSPC and "previous checkpoint" in str(err.value)
     monkeypatch.setattr(torch, "save", real_save)
@@ -260,6 +259,42 @@ def test_disk_full_while_saving_keeps_the_previous_checkpoint(student_dir, tmp_p
     assert checkpoint_problem(ckpt / "step-00000002") is None
     run(student_dir, tmp_path, params=RESUME_PARAMS, resume=True)
     assert_same_weights(ref, tmp_path)  # nothing lost
+
+
+def test_resume_with_another_number_of_processes_is_refused_naming_both(student_dir, tmp_path):
+    run(student_dir, tmp_path, params=RESUME_PARAMS.model_copy(update={"max_steps": 2}))
+    folder = tmp_path / CKPT / "step-00000002"
+    state = torch.load(folder / "state.pt", weights_only=False)
+    assert (state["world"], state["batch_size"], state["grad_accum"], state["step"]) == (1, 4, 2, 2)
+    torch.save(state | {"world": 2}, folder / "state.pt")  # as if saved by `accelerate launch --num_processes 2`
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    with pytest.raises(WorldSizeError) as err:
+        run(student_dir, tmp_path, params=RESUME_PARAMS, resume=True)
+    message = str(err.value)
+    assert str(folder) in message and "with 2 process(es)" in message and "this resume has 1" in message
+    assert "batch_size 4" in message and "grad_accum 2" in message
+    assert "--num_processes 2" in message and "without --resume" in message
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before  # nothing discarded
+
+
+def test_finished_run_stays_finished_under_another_number_of_processes(student_dir, tmp_path, caplog):
+    from mind_lib.trainer import run_fingerprint
+    from tests.test_trainer import EXAMPLES, ROWS, Counting
+
+    params = fast_train()
+    done = run(student_dir, tmp_path, params=params)
+    # the summary a 2-process run of the same data and params would have written
+    _, tok = load_student(student_dir)
+    items = Counting().build_items(EXAMPLES, ROWS, tok, 96)
+    two = done | {"processes": 2, "fingerprint": run_fingerprint(items, Counting(), params, 2)}
+    (tmp_path / "training" / "summary.json").write_text(json.dumps(two))
+    log_before = (tmp_path / "training" / "log.jsonl").read_bytes()
+    with caplog.at_level(logging.WARNING, logger="mind_lib.trainer"):
+        again = run(student_dir, tmp_path, params=params, resume=True)
+    assert again == two and (tmp_path / "training" / "log.jsonl").read_bytes() == log_before  # not trained again
+    assert "already finished with 2 process(es) (now 1)" in caplog.text
+    # another run's summary (other params) is no such thing: that one trains afresh
+    assert run(student_dir, tmp_path, params=fast_train(lr=1e-2), resume=True)["fingerprint"] != two["fingerprint"]
 
 
 def test_finished_run_with_a_dangling_latest_pointer_is_finished(student_dir, tmp_path):

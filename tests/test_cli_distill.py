@@ -186,3 +186,89 @@ def test_more_seeds_add_runs_for_the_named_methods():
         DistillParams(runs=["mind"], more_seeds={"mnid": [1]})
     with pytest.raises(ValueError, match="repeats a seed"):
         DistillParams(runs=["mind"], seeds=[0, 1], more_seeds={"mind": [1]})
+
+
+def _grid_root(tmp_path):
+    from mind_lib.io import Paths
+
+    paths = Paths(tmp_path)
+    paths.base_student.mkdir(parents=True)
+    (paths.base_student / "config.json").write_text("{}")
+    (paths.base_student / "model.safetensors").write_bytes(b"weights")
+    return paths
+
+
+def test_accelerate_launcher_runs_each_run_as_one_accelerate_launch(tmp_path, monkeypatch):
+    """distill.launcher: accelerate: one `accelerate launch ... -m mind_lib.cli distill` per run, in grid order, one
+    after another, reading the stage's own resolved params; --resume only where the run started from this base."""
+    from types import SimpleNamespace
+
+    from mind_lib.distill import run_grid
+    from mind_lib.io import base_student_marker, folder_digest
+    from mind_lib.params.student import StudentParams
+
+    paths = _grid_root(tmp_path)
+    config = tmp_path / "fsdp.yaml"
+    config.write_text("distributed_type: FSDP\n")
+    base_student_marker(paths.run_dir("mind", 1)).parent.mkdir(parents=True)
+    base_student_marker(paths.run_dir("mind", 1)).write_text(folder_digest(paths.base_student))
+    cfg = DistillParams(runs=["std_cot", "mind"], seeds=[0, 1], launcher="accelerate", accelerate_config=str(config),
+                        train=TRAIN)
+    params = SimpleNamespace(distill=cfg, student=StudentParams(**PARAMS["student"]))
+    commands, seen_params = [], []
+
+    def fake_run(command, check=False):
+        commands.append(command)
+        seen_params.append(yaml.safe_load(open(command[command.index("--params") + 1])))
+        out = command[command.index("--out") + 1]
+        os.makedirs(f"{out}/training", exist_ok=True)
+        with open(f"{out}/training/summary.json", "w") as f:
+            json.dump({"finished": True, "steps": 3}, f)
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    summaries = run_grid(params, paths, progress=False)
+    assert [(s["method"], s["seed"], s["steps"]) for s in summaries] == [
+        ("std_cot", 0, 3), ("std_cot", 1, 3), ("mind", 0, 3), ("mind", 1, 3)]
+    params_file = commands[0][commands[0].index("--params") + 1]
+    expected = [[sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config), "-m", "mind_lib.cli",
+                 "distill", "--method", m, "--seed", str(s), "--out", str(paths.run_dir(m, s)),
+                 "--student", str(paths.base_student), "--params", params_file, "--profile", "default",
+                 "--out-root", str(tmp_path), *(["--resume"] if (m, s) == ("mind", 1) else [])]
+                for m, s in [("std_cot", 0), ("std_cot", 1), ("mind", 0), ("mind", 1)]]
+    assert commands == expected
+    assert seen_params[0] == {"student": params.student.model_dump(mode="json"), "distill": cfg.model_dump(mode="json")}
+    assert not os.path.exists(params_file)  # a temporary file, gone with the stage
+    # each finished run records the base student it started from, so a rerun resumes (or skips) it
+    assert all(base_student_marker(paths.run_dir(m, s)).exists() for m, s in [("std_cot", 0), ("mind", 0)])
+
+    # a failed run stops the stage with the command that failed
+    monkeypatch.setattr(subprocess, "run", lambda command, check=False: subprocess.CompletedProcess(command, 3))
+    with pytest.raises(RuntimeError, match=r"distill std_cot seed 0: `.*accelerate\.commands\.launch .*` exited "
+                                           r"with 3"):
+        run_grid(params, paths, progress=False)
+    missing = SimpleNamespace(distill=cfg.model_copy(update={"accelerate_config": str(tmp_path / "none.yaml")}),
+                              student=params.student)
+    with pytest.raises(FileNotFoundError, match=r"distill.accelerate_config: .*none\.yaml is not a file"):
+        run_grid(missing, paths, progress=False)
+
+
+def test_accelerate_launcher_trains_one_real_run(root, student, tmp_path, monkeypatch):
+    """One real `accelerate launch` (1 CPU process) of a tiny run through the grid: the same summary the CLI writes."""
+    from types import SimpleNamespace
+
+    from mind_lib.distill import run_grid
+    from mind_lib.io import Paths
+    from mind_lib.params.student import StudentParams
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    config = tmp_path / "accelerate.yaml"  # the user's file: one process on the CPU, nothing read from ~/.cache
+    config.write_text(yaml.safe_dump({"compute_environment": "LOCAL_MACHINE", "distributed_type": "NO",
+                                      "num_processes": 1, "num_machines": 1, "machine_rank": 0, "use_cpu": True,
+                                      "mixed_precision": "no", "main_training_function": "main"}))
+    cfg = DistillParams(runs=["std_cot"], train=TRAIN | {"save_every": 0}, launcher="accelerate",
+                        accelerate_config=str(config))
+    [summary] = run_grid(SimpleNamespace(distill=cfg, student=StudentParams(**PARAMS["student"])), Paths(root),
+                         progress=False)
+    assert summary["finished"] and summary["processes"] == 1 and summary["target_tokens"] >= TRAIN["budget_tokens"]
+    assert AutoModelForCausalLM.from_pretrained(Paths(root).run_dir("std_cot", 0)).config.vocab_size > 0

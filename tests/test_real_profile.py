@@ -39,7 +39,7 @@ def test_real_profile_end_to_end(tmp_path, monkeypatch):
     real["student"] = {"source": "path", "path": str(student), "dtype": "float32", "max_len": 256}
     encoder = save_tiny_encoder(tmp_path / "local-encoder", student)  # MIND's MetaNet reads text with it
     real["distill"].update(runs=["std_cot", "ftcot_diverse", "mcc_kd", "mind"], train={
-        "lr": 0.001, "batch_size": 4, "budget_tokens": 1500, "save_every": 0, "progress": False, "cpu": True,
+        "lr": 0.001, "batch_size": 4, "budget_epochs": 0.05, "save_every": 0, "progress": False, "cpu": True,
         "replay_share": 0.0})  # public data have no general suite to rehearse
     real["distill"]["methods"]["mind"] = {"warmup_epochs": 0, "meta_accum": 2, "probe_every": 2,
                                           "encoder": str(encoder)}
@@ -73,6 +73,9 @@ def test_real_profile_end_to_end(tmp_path, monkeypatch):
     summaries = run_grid(params, paths, progress=False)
     assert [s["method"] for s in summaries] == ["std_cot", "ftcot_diverse", "mcc_kd", "mind"]
     assert all(s["finished"] for s in summaries)
+    # the epoch budget counts ftcot_diverse's items for every method: one token budget, equal exposure
+    assert len({(s["budget_tokens"], s["epoch_tokens"]) for s in summaries}) == 1
+    assert summaries[1]["epoch_tokens"] == summaries[1]["train_items"]["target_tokens"]
     assert list(paths.feature_cache.glob("folder-*.pt"))  # the encoder's vectors, cached
     summary = evaluate_runs(params, paths, progress=False)
     suites = {"math500", "gsm8k", "svamp", "commonsenseqa", "strategyqa", "gpqa_diamond"}

@@ -13,7 +13,7 @@ from mind_lib.strategies.ftcot_diverse import FtcotDiverse
 from mind_lib.student import load_student
 from mind_lib.params.student import LoraParams
 from mind_lib.trainer import (BatchOrder, NonFiniteLossError, length_grouped_batches, plan_replay, plan_training,
-                              train)
+                              resolve_budget, train)
 from tests.distill_data import fast_train, make_examples, make_rows, save_tiny_student
 
 EXAMPLES = make_examples(12)
@@ -147,6 +147,27 @@ def test_budget_too_large_for_the_data():
         plan_training(BatchOrder([3, 4], 1, 1, 0), [1, 1], 10**9, 1, 1)
 
 
+def test_epoch_budget_is_epochs_of_the_runs_items_or_of_a_reference():
+    epochs = fast_train(budget_epochs=2.5)
+    assert resolve_budget(epochs, [10, 20, 30]) == 150
+    assert resolve_budget(epochs, [10, 20, 30], epoch_tokens=1000) == 2500
+    assert resolve_budget(fast_train(), [10, 20, 30], epoch_tokens=1000) == 400  # a token budget stays as it is
+
+
+def test_epoch_budget_trains_that_many_epochs_and_the_summary_records_both(student_dir, tmp_path):
+    own = run(student_dir, tmp_path / "own", params=fast_train(budget_epochs=2))
+    per_epoch = own["train_items"]["target_tokens"]
+    assert own["finished"] and own["budget_epochs"] == 2 and own["epoch_tokens"] == per_epoch
+    assert own["budget_tokens"] == 2 * per_epoch <= own["target_tokens"] and own["epochs"] == pytest.approx(2)
+    # counted on a reference's items (what the distill stage passes for distill.epochs_reference): its tokens
+    model, tok = load_student(student_dir)
+    items = Counting().build_items(EXAMPLES, ROWS, tok, 96)
+    ref = train(model, tok, Counting(), items, fast_train(budget_epochs=2), tmp_path / "ref", epoch_tokens=300)
+    assert ref["budget_tokens"] == 600 <= ref["target_tokens"] and ref["epoch_tokens"] == 300
+    assert ref["fingerprint"] != own["fingerprint"]
+    assert "budget_epochs" not in run(student_dir, tmp_path / "tokens", params=fast_train())
+
+
 def test_equal_budget_means_equal_target_tokens_across_methods(student_dir, tmp_path):
     params = fast_train(budget_tokens=300, log_every=100)
     seen = {}
@@ -202,11 +223,10 @@ def test_killed_mid_step_resumes_to_the_same_weights(student_dir, tmp_path, stra
 
 def test_killed_while_saving_a_checkpoint_resumes_from_the_previous_one(student_dir, tmp_path, straight, monkeypatch):
     ref, _ = straight
-    real_save, calls = torch.save, []
+    real_save = torch.save
 
     def dying_save(obj, path):
-        calls.append(path)
-        if len(calls) == 2:  # the second checkpoint: half a file, then the process dies
+        if "step-00000004" in str(path):  # the second checkpoint: half a file, then the process dies
             open(path, "wb").write(b"partial")
             raise KeyboardInterrupt("killed while saving")
         real_save(obj, path)
@@ -218,6 +238,28 @@ def test_killed_while_saving_a_checkpoint_resumes_from_the_previous_one(student_
     assert (tmp_path / "training" / "checkpoints" / "latest").read_text() == "step-00000002"
     run(student_dir, tmp_path, params=RESUME_PARAMS, resume=True)
     assert_same_weights(ref, tmp_path)
+
+
+def test_a_format_1_checkpoint_still_resumes_exactly(student_dir, tmp_path, straight):
+    """Format 1: the trainable weights, optimizer, scheduler and strategy state all in state.pt (no files of
+    accelerator.save_state)."""
+    ref, _ = straight
+    run(student_dir, tmp_path, params=RESUME_PARAMS.model_copy(update={"max_steps": 3}))
+    folder = tmp_path / "training" / "checkpoints" / "step-00000003"
+    state = torch.load(folder / "state.pt", weights_only=False)
+    model = load_student(student_dir)[0]
+    weights = load_file(folder / "model.safetensors")
+    state |= {"model": {n: weights[n] for n, p in model.named_parameters() if n in weights},
+              "optimizer": torch.load(folder / "optimizer.bin", weights_only=False),
+              "scheduler": torch.load(folder / "custom_checkpoint_0.pkl", weights_only=False),
+              "strategy": torch.load(folder / "custom_checkpoint_1.pkl", weights_only=False)}
+    del state["format"]
+    for f in folder.iterdir():
+        f.unlink()
+    torch.save(state, folder / "state.pt")
+    run(student_dir, tmp_path, params=RESUME_PARAMS, resume=True)
+    assert_same_weights(ref, tmp_path)
+    assert train_rows(tmp_path) == train_rows(ref)
 
 
 def test_replay_resumes_exactly_and_is_logged(student_dir, tmp_path):

@@ -1,7 +1,7 @@
 """The `distill` section: which methods and seeds, their shared training settings, each method's options."""
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -33,6 +33,18 @@ class DistillParams(Section):
     """Training loop settings (the same budget for every method, so they compare at equal exposure)."""
     methods: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Options per method name, e.g. ``{dss: {alpha: 0.5}}``; a method not listed uses its defaults."""
+    epochs_reference: str | None = None
+    """With ``train.budget_epochs``: the method whose training items count the epochs, e.g. ``ftcot_diverse`` (every
+    kept rationale once per epoch). Every method then trains the target tokens of that many epochs of the
+    reference's items, so they still compare at equal exposure (docs/method.md §3). null = each run counts epochs of
+    its own items: methods then get different token budgets (no equal exposure)."""
+    launcher: Literal["inline", "accelerate"] = "inline"
+    """How the distill stage runs each training: ``inline`` in this process (``workers`` at a time); ``accelerate``
+    as ``accelerate launch [--config_file accelerate_config] -m mind_lib.cli distill --method M --seed S --out DIR``,
+    one run after another (several GPUs, FSDP, DeepSpeed: whatever the accelerate config says)."""
+    accelerate_config: str | None = None
+    """With ``launcher: accelerate``: the accelerate config file (``accelerate config`` writes one), absolute or
+    relative to the repository; null = accelerate's default config."""
 
     @model_validator(mode="after")
     def _check_methods(self):
@@ -40,6 +52,14 @@ class DistillParams(Section):
             validate_method(name, self.methods.get(name))  # unknown names and bad options fail here, before any compute
         for name, options in self.methods.items():
             validate_method(name, options)
+        if self.epochs_reference is not None:
+            if self.train.budget_epochs is None:
+                raise ValueError(f"epochs_reference is {self.epochs_reference!r} but train.budget_epochs is null; set "
+                                 f"train.budget_epochs or remove epochs_reference (a token budget needs no reference)")
+            validate_method(self.epochs_reference, self.methods.get(self.epochs_reference))
+        if self.accelerate_config is not None and self.launcher != "accelerate":
+            raise ValueError(f"accelerate_config is set ({self.accelerate_config}) but launcher is {self.launcher!r}; "
+                             f"set launcher: accelerate or remove accelerate_config")
         if len(set(self.runs)) != len(self.runs) or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"runs and seeds must not repeat, got runs={self.runs} seeds={self.seeds}")
         for name, extra in self.more_seeds.items():

@@ -30,7 +30,14 @@ class TrainParams(Section):
     grad_accum: int = Field(1, ge=1, le=4096)
     """Micro-batches per optimizer step (per process); the step's gradient is their mean."""
     budget_tokens: int = Field(1_000_000, ge=1, le=10**13)
-    """Training budget in trained target tokens, summed over all processes (see the module docstring)."""
+    """Training budget in trained target tokens, summed over all processes (see the module docstring); not used
+    when ``budget_epochs`` is set."""
+    budget_epochs: float | None = Field(None, gt=0.0, le=10_000)
+    """Training budget in epochs of the training data instead (for real data, whose size is known in questions, not
+    tokens); when set it replaces ``budget_tokens``. The trainer turns it into target tokens before planning (the
+    schedule knows its exact length): epochs x the target tokens of one epoch of the run's own items, or of a
+    reference method's items for every method (``distill.epochs_reference``, equal exposure); null =
+    ``budget_tokens`` decides."""
     max_steps: int | None = Field(None, ge=1)
     """Stop after this many optimizer steps even if budget is left (the schedule is still the budget's)."""
     clip: float | None = Field(1.0, gt=0.0)
