@@ -27,6 +27,8 @@ with ``log.jsonl``, ``summary.json`` and ``checkpoints/``.
 """
 from __future__ import annotations
 
+import bisect
+
 import hashlib
 import json
 import logging
@@ -140,7 +142,9 @@ class BatchOrder:
             self._make = partial(token_batches, self.unit_lengths, unit_tokens, batch_tokens, group_size, seed)
         else:
             self._make = partial(length_grouped_batches, self.unit_lengths, batch_size, group_size, seed)
-        self.batches_per_epoch = len(self._make(epoch=0))
+        # where each epoch ends in the stream: token batches differ in number from epoch to epoch (a unit closes
+        # a batch earlier or later in another order), so epoch e does not start at e * batches_per_epoch
+        self._ends: list[int] = []
         self._epoch, self._batches = -1, []
 
     def epoch(self, e: int) -> list[np.ndarray]:
@@ -151,8 +155,24 @@ class BatchOrder:
             self._epoch, self._batches = e, batches
         return self._batches
 
+    def locate(self, g: int) -> tuple[int, int]:
+        """``(epoch, index in that epoch)`` of batch ``g`` of the stream."""
+        while not self._ends or self._ends[-1] <= g:
+            e = len(self._ends)
+            self._ends.append((self._ends[-1] if self._ends else 0) + len(self.epoch(e)))
+        e = bisect.bisect_right(self._ends, g)
+        return e, g - (self._ends[e - 1] if e else 0)
+
     def batch(self, g: int) -> np.ndarray:
-        return self.epoch(g // self.batches_per_epoch)[g % self.batches_per_epoch]
+        e, i = self.locate(g)
+        return self.epoch(e)[i]
+
+    def epochs_done(self, n: int) -> float:
+        """Epochs the first ``n`` batches of the stream make (fractional within the last one)."""
+        if n <= 0:
+            return 0.0
+        e, i = self.locate(n - 1)
+        return e + (i + 1) / (self._ends[e] - (self._ends[e - 1] if e else 0))
 
 
 @dataclass(frozen=True)
@@ -759,7 +779,7 @@ class _Run:
         self.model, self.optimizer = accelerator.prepare(model, optimizer)
         self.strategy.setup(self.model, accelerator, self.train_set, self.eval_set,
                             RunInfo(params.seed, plan.n_steps,
-                                    plan.batches_after(plan.n_steps) / self.order.batches_per_epoch))
+                                    self.order.epochs_done(plan.batches_after(plan.n_steps))))
         # saved and loaded by accelerator.save_state/load_state with the prepared model and optimizer
         accelerator.register_for_checkpointing(self.scheduler, self.strategy)
         if ckpt:
@@ -830,7 +850,7 @@ class _Run:
         row = {"step": step, "event": "train", **self.meter.row(self.accelerator, self.train_set.perspectives),
                **self.strategy.log_row(), "lr": self.scheduler.get_last_lr()[0], "grad_norm": grad_norm,
                "target_tokens": plan.tokens_after(step),
-               "epoch": plan.batches_after(step) / self.order.batches_per_epoch}
+               "epoch": self.order.epochs_done(plan.batches_after(step))}
         if self.rehearsal is not None:
             row.update(self.rehearsal.log_fields(step, self.accelerator))
         self.write_log(row)
@@ -866,7 +886,7 @@ class _Run:
         summary = {"method": self.strategy.name, "finished": finished, "steps": step, "planned_steps": plan.n_steps,
                    "budget_tokens": self.budget, "target_tokens": plan.tokens_after(step),
                    "replay_target_tokens": self.rehearsal.tokens_after(step) if self.rehearsal is not None else 0,
-                   "epochs": plan.batches_after(step) / self.order.batches_per_epoch,
+                   "epochs": self.order.epochs_done(plan.batches_after(step)),
                    "processes": self.world, "mixed_precision": accelerator.mixed_precision, "wall_s": wall,
                    "train_items": self.train_set.summary(),
                    "eval_items": self.eval_set.summary() if self.eval_set else None,

@@ -105,7 +105,30 @@ def test_batch_order_changes_every_epoch_and_is_seeded():
     epoch0 = [b.tolist() for b in order.epoch(0)]
     assert [b.tolist() for b in order.epoch(1)] != epoch0
     assert [b.tolist() for b in BatchOrder(lengths, 4, 2, seed=1).epoch(0)] == epoch0
-    assert order.batch(order.batches_per_epoch).tolist() == order.epoch(1)[0].tolist()
+    assert order.batch(len(epoch0)).tolist() == order.epoch(1)[0].tolist()
+
+
+def test_token_batches_stream_crosses_epochs_of_different_lengths():
+    """Token batches differ in number between epochs: batch g of the stream is the epochs' batches in a row, every
+    unit once per epoch, and a plan over many epochs reads every batch it counted (no index past an epoch)."""
+    rng = np.random.default_rng(3)
+    lengths = rng.integers(20, 200, size=60)
+    units = [[i, i + 1] for i in range(0, 60, 2)]  # whole questions of two items
+    counts = rng.integers(40, 120, size=60)
+    order = BatchOrder(lengths, 4, 2, seed=0, units=units, target_counts=counts, batch_tokens=300)
+    sizes = [len(order.epoch(e)) for e in range(12)]
+    assert len(set(sizes)) > 1  # the case this test is about
+    stream = [b.tolist() for e in range(12) for b in BatchOrder(lengths, 4, 2, seed=0, units=units,
+                                                                 target_counts=counts, batch_tokens=300).epoch(e)]
+    assert [order.batch(g).tolist() for g in range(len(stream))] == stream
+    ends = np.cumsum(sizes)
+    for e in range(12):  # every item exactly once per epoch
+        start = ends[e - 1] if e else 0
+        assert sorted(i for g in range(start, ends[e]) for i in order.batch(g).tolist()) == list(range(60))
+    assert order.epochs_done(int(ends[4])) == 5.0
+    plan = plan_training(order, counts, 10 * int(counts.sum()), 1, 1)
+    group = [int(counts[order.batch(j)].sum()) for j in range(plan.n_groups)]
+    assert plan.tokens.tolist() == np.cumsum(group).tolist()
 
 
 @pytest.mark.parametrize("grad_accum,world", [(1, 1), (3, 1), (2, 2)])
