@@ -224,6 +224,9 @@ def main(argv=None) -> int:
     eff = root / "settings.yaml"
     eff.write_text(yaml.safe_dump(s["raw"], sort_keys=False))
 
+    from mind_lib.machine import pin_cpu_kernels
+
+    pin_cpu_kernels()  # the kernels the pipeline (`mind`) runs, before torch's first CPU kernel
     import torch
 
     torch.set_num_threads(args.pretrain_threads)
