@@ -148,23 +148,40 @@ def _files(root: Path) -> dict[str, float]:
             if p.is_file() and p.name not in (".lock", ".lock.pid")}
 
 
-def test_each_stage_writes_only_its_declared_outputs(tmp_path, monkeypatch):
-    """The smoke pipeline stage by stage (``run_<stage>``, what the notebooks call): every file a stage writes or
-    rewrites lies under one of its outputs in dvc.yaml (the executed notebooks and index.html aside: papermill
-    and nbconvert write those, into their declared paths)."""
-    monkeypatch.setenv("MIND_PROFILE", "smoke")
-    root = tmp_path / "root"
-    before: dict[str, float] = {}
-    for name, stage in STAGES.items():
-        module = importlib.import_module(f"mind_lib.stages.{name}")
-        params, paths = module.load(out_root=root)
-        getattr(module, f"run_{name}")(params, paths)
-        after = _files(root)
-        written = sorted(f for f, t in after.items() if before.get(f) != t)
-        outs = _declared_outputs(stage)
+@pytest.fixture(scope="module")
+def smoke_stages(tmp_path_factory):
+    """The smoke pipeline stage by stage (``run_<stage>``, what the notebooks call) into a fresh output root;
+    ``(root, {stage: files it wrote or rewrote})``."""
+    import os
+
+    root = tmp_path_factory.mktemp("smoke_stages") / "root"
+    saved = os.environ.get("MIND_PROFILE")
+    os.environ["MIND_PROFILE"] = "smoke"
+    try:
+        before: dict[str, float] = {}
+        written: dict[str, list[str]] = {}
+        for name in STAGES:
+            module = importlib.import_module(f"mind_lib.stages.{name}")
+            params, paths = module.load(out_root=root)
+            getattr(module, f"run_{name}")(params, paths)
+            after = _files(root)
+            written[name] = sorted(f for f, t in after.items() if before.get(f) != t)
+            before = after
+    finally:
+        if saved is None:
+            os.environ.pop("MIND_PROFILE", None)
+        else:
+            os.environ["MIND_PROFILE"] = saved
+    return root, written
+
+
+def test_each_stage_writes_only_its_declared_outputs(smoke_stages):
+    """Every file a stage of the smoke pipeline writes or rewrites lies under one of its outputs in dvc.yaml (the
+    executed notebooks and index.html aside: papermill and nbconvert write those, into their declared paths)."""
+    for name, written in smoke_stages[1].items():
+        outs = _declared_outputs(STAGES[name])
         stray = [f for f in written if not any(f == o or f.startswith(o.rstrip("/") + "/") for o in outs)]
         assert written and not stray, f"stage {name} wrote outside its outputs: {stray}"
-        before = after
 
 
 def test_params_models_do_not_import_torch():
@@ -187,11 +204,15 @@ def test_report_rebuilds_on_a_clone_without_models(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
-def test_readme_experiment_command_changes_only_params_lock_and_outputs(tmp_path):
+def test_readme_experiment_command_changes_only_params_lock_and_outputs(tmp_path, smoke_stages, capsys):
     """`make exp PROFILE=smoke` (= `mind exp smoke`) from a fresh clone and a plain shell (no activated venv):
     the experiment runs, and afterwards only params.yaml, dvc.lock and the stages' declared outputs differ from
-    the commit; README and every other tracked file are as committed."""
+    the commit; README and every other tracked file are as committed. And the reproduction check (`mind verify`)
+    on two smoke runs of this machine, this experiment against the stage-by-stage run in process: the same data
+    hashes, every figure within its interval."""
     import os
+
+    from mind_lib.verify import OK, verify
 
     clone = _clone(tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in ("MIND_PROFILE", "MIND_OUT_ROOT", "VIRTUAL_ENV")}
@@ -208,3 +229,7 @@ def test_readme_experiment_command_changes_only_params_lock_and_outputs(tmp_path
     assert "params.yaml" in changed and not stray, stray
     assert read_yaml(clone / "params.yaml") == _deep_merge(read_yaml(ROOT / "params.yaml"),
                                                            read_profile(ROOT / "params.yaml", "smoke"))
+    capsys.readouterr()
+    assert verify(clone, smoke_stages[0]) == OK
+    out = capsys.readouterr().out
+    assert " same" in out and "within" in out and "outside" not in out

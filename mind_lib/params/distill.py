@@ -9,11 +9,12 @@ from mind_lib.config import Section
 
 from mind_lib.params.train import TrainParams
 from mind_lib.strategies.options import validate_method
-from mind_lib.styles import PARADIGMS
 
 # params.yaml's default runs; answer_only (the label-only baseline) is left to the paper profile because at
 # equal target tokens it needs ~5x a CoT run's wall time
-DEFAULT_RUNS = [*(f"std_cot_{p}" for p in PARADIGMS), "ftcot_diverse", "mcc_kd", "mind"]
+# The default's core comparison: the single-path baseline (formal), the best single perspective of the eight
+# (Socratic, docs/lab-notes.md 2026-12-01), uniform multi-path, MCC-KD and MIND; the paper profile runs all eight.
+DEFAULT_RUNS = ["std_cot_formal", "std_cot_socratic", "ftcot_diverse", "mcc_kd", "mind"]
 
 
 class DistillParams(Section):
