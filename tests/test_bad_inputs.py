@@ -141,7 +141,7 @@ def test_unknown_option_of_a_builtin_teacher(tmp_path):
 def test_reference_must_be_a_configured_run(tmp_path):
     path = write_params(tmp_path, lambda r: r["evaluate"].update(reference="mnid"))
     assert ("evaluate.reference: 'mnid' is not one of the configured runs (distill.runs): std_cot_formal, "
-            "std_cot_intuitive") in load_error(path)
+            "std_cot_socratic") in load_error(path)
     # checked after the profile's overrides: the smoke profile trains fewer runs
     path = write_params(tmp_path, lambda r: r["evaluate"].update(reference="std_cot_intuitive"))
     assert load_params(path, profile="default").evaluate.reference == "std_cot_intuitive"
