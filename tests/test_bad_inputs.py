@@ -143,11 +143,11 @@ def test_reference_must_be_a_configured_run(tmp_path):
     assert ("evaluate.reference: 'mnid' is not one of the configured runs (distill.runs): std_cot_formal, "
             "std_cot_socratic") in load_error(path)
     # checked after the profile's overrides: the smoke profile trains fewer runs
-    path = write_params(tmp_path, lambda r: r["evaluate"].update(reference="std_cot_intuitive"))
-    assert load_params(path, profile="default").evaluate.reference == "std_cot_intuitive"
+    path = write_params(tmp_path, lambda r: r["evaluate"].update(reference="std_cot_socratic"))
+    assert load_params(path, profile="default").evaluate.reference == "std_cot_socratic"
     smoke_runs = ", ".join(load_params(REPO_PARAMS, profile="smoke").distill.runs)
-    assert "std_cot_intuitive" not in smoke_runs
-    assert (f"evaluate.reference: 'std_cot_intuitive' is not one of the configured runs (distill.runs): "
+    assert "std_cot_socratic" not in smoke_runs
+    assert (f"evaluate.reference: 'std_cot_socratic' is not one of the configured runs (distill.runs): "
             f"{smoke_runs}") in load_error(path, profile="smoke")
     # the evaluate stage alone (sections=...) is checked against distill.runs too
     with pytest.raises(ValueError, match="evaluate.reference"):
