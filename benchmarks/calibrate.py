@@ -312,7 +312,7 @@ def main(argv=None) -> int:
     else:
         base_acc = evaluate_model(base_dir, {"general_test": sources["general_test"]}, None, GENERAL_NEW_TOKENS,
                                   s["eval"]["batch_size"], s["eval"]["n_test"])
-        print(f"base general: " + ", ".join(f"{sk} {base_acc[f'general/{sk}']:.3f}" for sk in SKILLS), flush=True)
+        print("base general: " + ", ".join(f"{sk} {base_acc[f'general/{sk}']:.3f}" for sk in SKILLS), flush=True)
     times["eval_base"] = time.perf_counter() - t0
 
     if args.pretrain_only:
