@@ -75,6 +75,8 @@ class WorldParams(Section):
     (``STORY_STEPS``), so no ID problem is a pretraining story."""
     ood_steps: tuple[int, int] = (5, 6)
     """Inclusive range of steps of the OOD-steps split; must lie above ``id_steps``."""
+    parse_steps: int | None = Field(None, ge=1, le=16)
+    """Most changes a general-suite ``parse`` story lists (reading without computing); null = ``id_steps`` max."""
     max_value: int = Field(20, ge=10, le=10_000)
     """Largest number (start, operand, intermediate, answer) in distribution."""
     ood_max_value: int = Field(30, ge=20, le=100_000)
