@@ -108,7 +108,7 @@ def test_general_suite(world):
             story_templates.update(s["template"] for s in m["steps"])
         elif m["skill"] == "parse":  # the story's changes in order, nothing computed
             assert e.kind == "text" and e.answer == ", ".join(f"{SYMBOL[s['op']]} {s['operand']}" for s in m["steps"])
-            assert 1 <= len(m["steps"]) <= PARAMS.id_steps[1] and "How many" not in e.question
+            assert 1 <= len(m["steps"]) <= PARAMS.parse_max and "How many" not in e.question
         elif m["skill"] == "compare":
             assert e.answer == ("yes" if (m["a"] > m["b"]) == (m["rel"] == "more") else "no")
         else:
@@ -117,10 +117,23 @@ def test_general_suite(world):
     # the short stories teach every phrasing's words, the OOD ones included (only multi-step problems keep them out)
     assert {t for t in story_templates if ".ood." in t} == {f"{op}.ood.{i}" for op, pools in TEMPLATES.items()
                                                           for i in range(len(pools["ood"]))}
-    # no parse story retells a test problem (ID, or OOD-numbers, whose amounts the suite covers)
-    test_keys = {computation_key(e) for split in ("test_id", "ood_numbers") for e in world[split]}
+    # no parse story retells a test problem (ID, OOD-numbers or OOD-steps, whose amounts and lengths it covers)
+    test_keys = {computation_key(e) for split in ("test_id", "ood_numbers", "ood_steps") for e in world[split]}
     parses = [e for e in world["general_test"] + world["general_train"] if e.meta["skill"] == "parse"]
     assert parses and not any(computation_key(e) in test_keys for e in parses)
+
+
+def test_parse_stories_reach_parse_steps_and_never_retell_an_ood_steps_problem():
+    """``parse_steps`` lets the prior read stories as long as the OOD-steps problems (null: ``id_steps`` max)."""
+    def parse_lengths(w):
+        return {len(e.meta["steps"]) for e in w["general_train"] if e.meta["skill"] == "parse"}
+
+    long = generate_world(PARAMS.model_copy(update={"parse_steps": 6}))
+    assert parse_lengths(long) == set(range(1, 7))
+    assert parse_lengths(generate_world(PARAMS)) == set(range(1, PARAMS.id_steps[1] + 1))
+    ood = {computation_key(e) for e in long["ood_steps"]}
+    assert not any(computation_key(e) in ood for e in long["general_train"] + long["general_test"]
+                   if e.meta["skill"] == "parse")
 
 
 def test_save_and_load_round_trip(world, tmp_path):

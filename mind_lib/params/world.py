@@ -75,6 +75,10 @@ class WorldParams(Section):
     (``STORY_STEPS``), so no ID problem is a pretraining story."""
     ood_steps: tuple[int, int] = (5, 6)
     """Inclusive range of steps of the OOD-steps split; must lie above ``id_steps``."""
+    parse_steps: int | None = Field(None, ge=1, le=16)
+    """Most changes a general-suite ``parse`` story lists (reading without computing, the prior's skill of
+    finding the i-th change); null = ``id_steps`` max. Up to ``ood_steps`` max, the student has read stories as
+    long as the OOD-steps problems (never one of them) and distillation has to teach it to compute them."""
     max_value: int = Field(20, ge=10, le=10_000)
     """Largest number (start, operand, intermediate, answer) in distribution."""
     ood_max_value: int = Field(30, ge=20, le=100_000)
@@ -82,6 +86,11 @@ class WorldParams(Section):
     suite: the base student's prior covers the larger amounts, distillation data never shows them."""
     max_operand: int = Field(6, ge=2, le=1000)
     """Largest operand of + and - in distribution (x and / use factors 2..5)."""
+
+    @property
+    def parse_max(self) -> int:
+        """Most changes of a general-suite ``parse`` story (``parse_steps``, or ``id_steps`` max when null)."""
+        return self.id_steps[1] if self.parse_steps is None else self.parse_steps
 
     @model_validator(mode="after")
     def _check_ranges(self):

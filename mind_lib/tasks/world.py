@@ -288,7 +288,7 @@ def generate_world(p: WorldParams) -> dict[str, list[Example]]:
     general_test, general_train = [], []
     # Parse stories never retell a test problem (same start and changes; ID or OOD-numbers, whose amounts
     # the general suite covers), in either general split.
-    test_keys = {computation_key(e) for split in ("test_id", "ood_numbers") for e in splits[split]}
+    test_keys = {computation_key(e) for split in ("test_id", "ood_numbers", "ood_steps") for e in splits[split]}
 
     def retells_test(e: Example) -> bool:
         return e.meta["skill"] == "parse" and computation_key(e) in test_keys
@@ -296,11 +296,12 @@ def generate_world(p: WorldParams) -> dict[str, list[Example]]:
     for skill in SKILLS:
         rng = stable_rng(p.seed, "general_test", skill)
         general_test += _unique(lambda i, sk=skill, r=rng: make_general(r, sk, "", "general_test", p.ood_max_value,
-                                                                        p.max_operand, p.id_steps[1]),
+                                                                        p.max_operand, p.parse_max),
                                 p.n_general_test, lambda e: "test" if retells_test(e) else e.question, {"test"},
                                 f"general {skill}")
         rng = stable_rng(p.seed, "general_train", skill)
-        draws = (make_general(rng, skill, "", "general_train", p.ood_max_value, p.max_operand, p.id_steps[1])
+        draws = (make_general(rng, skill, "", "general_train", p.ood_max_value, p.max_operand,
+                                     p.parse_max)
                  for _ in itertools.count())
         general_train += list(itertools.islice((e for e in draws if not retells_test(e)), p.n_general_train))
     splits["general_test"] = _renumber(general_test, "general_test")
