@@ -1,4 +1,4 @@
-"""benchmarks/calibrate.py --tune reads no test split of the reported world."""
+"""benchmarks/calibrate.py --tune reads no test split of the reported world, nor any split of the final run's."""
 import importlib.util
 from pathlib import Path
 
@@ -17,3 +17,13 @@ def test_tuning_reads_the_feedback_split_and_the_dev_worlds_ood_splits_only():
     check = calibrate.eval_sources(world, False)
     assert check["id"] == (str(world), "test_id") and check["general_test"] == (str(world), "general_test")
     assert all(folder == str(world) for folder, _ in check.values())
+
+
+def test_the_final_run_draws_a_world_no_decision_has_read():
+    """The pre-registered run (paper profile) uses neither the default's world, whose test splits were read while
+    the project was built, nor the dev world that ``--tune`` reads (docs/method.md §6)."""
+    from mind_lib.params.all import load_params
+
+    default = load_params(ROOT / "params.yaml", sections=("world",)).world.seed
+    paper = load_params(ROOT / "params.yaml", profile="paper", sections=("world",)).world.seed
+    assert paper not in (default, default + calibrate.DEV_SEED_OFFSET)

@@ -131,15 +131,3 @@ def test_only_the_default_and_paper_profiles_add_seeds():
     assert len([s for m, s in run_pairs(paper) if m == "mind"]) == 5
     assert len([s for m, s in run_pairs(paper) if m == "dss"]) == 3
 
-
-def test_the_final_run_draws_a_world_no_decision_has_read():
-    """The pre-registered run (paper profile) uses neither the default's world, whose test splits were read while
-    the project was built, nor the dev world that ``calibrate.py --tune`` reads (docs/method.md §6)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("calibrate", find_repo_root() / "benchmarks" / "calibrate.py")
-    calibrate = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(calibrate)
-    default = load_params(REPO_PARAMS, sections=("world",)).world.seed
-    paper = load_params(REPO_PARAMS, profile="paper", sections=("world",)).world.seed
-    assert paper not in (default, default + calibrate.DEV_SEED_OFFSET)
